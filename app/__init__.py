@@ -1,0 +1,1 @@
+"""talkroom: a real-time room chat for the browser."""

@@ -1,0 +1,186 @@
+"""Passwords, sessions, CSRF tokens and usernames.
+
+The session cookie holds only a signed, opaque session id; the session itself
+lives in the database, so logging out really ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import secrets
+from datetime import timedelta
+
+import anyio.to_thread
+from itsdangerous import BadSignature, URLSafeSerializer
+from passlib.context import CryptContext
+from sqlalchemy import delete, select, update
+
+from app.db import Database
+from app.models import Session, User, utcnow
+from app.settings import Settings
+
+SESSION_COOKIE = "talkroom_session"
+CSRF_COOKIE = "talkroom_csrf"
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+MIN_PASSWORD = 8
+# Longer passwords are refused before hashing, so a 1 MB "password" costs nothing.
+MAX_PASSWORD = 1024
+# Touch last_seen at most this often, not on every request.
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
+class AuthError(Exception):
+    """A problem the user caused and can fix; the message is shown to them."""
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_RE.fullmatch(username):
+        raise AuthError("Usernames are 3–32 characters: letters, digits, _ . and -.")
+    return username
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"Passwords need at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise AuthError(f"Passwords can be at most {MAX_PASSWORD} characters.")
+    return password
+
+
+class Passwords:
+    """argon2id hashing, off the event loop and with bounded concurrency."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._context = CryptContext(schemes=["argon2"])
+        self._slots = asyncio.Semaphore(concurrency)
+        # Verified against when the user does not exist, so both cases cost the same.
+        self._dummy = self._context.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        async with self._slots:
+            return await anyio.to_thread.run_sync(self._context.hash, password)
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        if len(password) > MAX_PASSWORD:
+            return False
+        async with self._slots:
+            ok = await anyio.to_thread.run_sync(
+                self._context.verify, password, hashed or self._dummy
+            )
+        return ok and hashed is not None
+
+
+class Signer:
+    """Signs cookie values with the application secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._session = URLSafeSerializer(secret, salt="talkroom.session")
+        self._csrf = URLSafeSerializer(secret, salt="talkroom.csrf")
+
+    def session_cookie(self, session_id: str) -> str:
+        return self._session.dumps(session_id)
+
+    def session_id(self, cookie: str | None) -> str | None:
+        return _loads(self._session, cookie)
+
+    def csrf_cookie(self, token: str) -> str:
+        return self._csrf.dumps(token)
+
+    def csrf_token(self, cookie: str | None) -> str | None:
+        return _loads(self._csrf, cookie)
+
+
+def _loads(serializer: URLSafeSerializer, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        loaded = serializer.loads(value)
+    except BadSignature:
+        return None
+    return loaded if isinstance(loaded, str) else None
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def tokens_match(expected: str | None, given: str | None) -> bool:
+    return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
+
+
+async def create_user(
+    db: Database, passwords: Passwords, *, username: str, password: str, is_admin: bool = False
+) -> User:
+    check_username(username)
+    check_password(password)
+    hashed = await passwords.hash(password)
+    async with db.write() as session:
+        taken = await session.scalar(
+            select(User.id).where(User.username_key == username.casefold())
+        )
+        if taken is not None:
+            raise AuthError("That username is taken.")
+        user = User(
+            username=username,
+            username_key=username.casefold(),
+            password_hash=hashed,
+            is_admin=is_admin,
+        )
+        session.add(user)
+    return user
+
+
+async def authenticate(
+    db: Database, passwords: Passwords, *, username: str, password: str
+) -> User | None:
+    async with db.read() as session:
+        user = await session.scalar(select(User).where(User.username_key == username.casefold()))
+    hashed = user.password_hash if user else None
+    if await passwords.verify(password, hashed):
+        return user
+    return None
+
+
+async def start_session(db: Database, settings: Settings, user: User) -> str:
+    """A fresh session id at every login, so a planted id never becomes a login."""
+    session_id = new_token()
+    now = utcnow()
+    async with db.write() as session:
+        session.add(
+            Session(
+                id=session_id,
+                user_id=user.id,
+                created_at=now,
+                last_seen=now,
+                expires_at=now + timedelta(seconds=settings.session_max_age),
+            )
+        )
+    return session_id
+
+
+async def end_session(db: Database, session_id: str) -> None:
+    async with db.write() as session:
+        await session.execute(delete(Session).where(Session.id == session_id))
+
+
+async def session_user(db: Database, settings: Settings, session_id: str | None) -> User | None:
+    """The user of a live session; expired and idle sessions count as none."""
+    if not session_id:
+        return None
+    async with db.read() as session:
+        row = await session.get(Session, session_id)
+    if row is None:
+        return None
+    now = utcnow()
+    idle_limit = row.last_seen + timedelta(seconds=settings.session_idle)
+    if row.expires_at <= now or idle_limit <= now:
+        await end_session(db, session_id)
+        return None
+    if now - row.last_seen > LAST_SEEN_EVERY:
+        async with db.write() as session:
+            await session.execute(
+                update(Session).where(Session.id == session_id).values(last_seen=now)
+            )
+    return row.user

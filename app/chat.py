@@ -1,0 +1,335 @@
+"""The chat domain: post a message, read history, join and leave rooms.
+
+The WebSocket endpoint and the REST API both come through here: there is one
+path by which a message is validated, saved, rendered and announced. Nothing in
+this module touches a socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import metrics, render
+from app.broker import Broker
+from app.db import Database
+from app.events import LOBBY, Event, room_channel
+from app.models import Message, Room, User, utcnow
+from app.presence import Presence
+from app.ratelimit import RateLimiter
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_CLIENT_ID = 64
+ROOM_GONE = 1008  # the close code for the sockets of a deleted room
+MAX_ROOM_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+class ChatError(Exception):
+    """Something the user can fix; the message is shown to them."""
+
+
+class RoomNotFound(ChatError):
+    def __init__(self) -> None:
+        super().__init__("That room does not exist (any more).")
+
+
+class RoomExists(ChatError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A room named {name!r} exists already.")
+
+
+class RateLimited(ChatError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"You are sending too fast; try again in {retry_after:.1f} s.")
+        self.retry_after = retry_after
+
+
+# What a room name cannot hold: control characters and line breaks. A rule a
+# regular expression states, so the API schema documents it exactly
+# (str.isprintable() also refused emoji joined with U+200D). Lone surrogates,
+# which only undecodable bytes (as in argv) produce, cannot be stored either.
+CONTROL_CHARS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+BAD_IN_ROOM_NAME_RE = re.compile(rf"[{CONTROL_CHARS}\ud800-\udfff]")
+
+
+def clean_room_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 64 or BAD_IN_ROOM_NAME_RE.search(name):
+        raise ChatError("Room names are 1–64 characters, without control characters.")
+    return name
+
+
+def clean_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > 500:
+        raise ChatError("Descriptions can be at most 500 characters.")
+    if "\x00" in description:  # PostgreSQL cannot store it
+        raise ChatError("Descriptions cannot contain NUL characters.")
+    return description
+
+
+async def create_room(db: Database, *, name: str, description: str = "") -> Room:
+    name = clean_room_name(name)
+    description = clean_description(description)
+    async with db.read() as session:
+        if await session.scalar(select(Room.id).where(Room.name == name)) is not None:
+            raise RoomExists(name)
+    try:
+        async with db.write() as session:
+            room = Room(name=name, description=description, last_seq=0, created_at=utcnow())
+            session.add(room)
+    except IntegrityError:
+        raise RoomExists(name) from None
+    return room
+
+
+async def update_room(
+    db: Database, room_id: int, *, name: str | None = None, description: str | None = None
+) -> Room:
+    """Rename and/or re-describe a room; None leaves a field as it is."""
+    values: dict[str, str] = {}
+    if name is not None:
+        values["name"] = clean_room_name(name)
+    if description is not None:
+        values["description"] = clean_description(description)
+    try:
+        async with db.write() as session:
+            room = await session.get(Room, room_id)
+            if room is None:
+                raise RoomNotFound()
+            if values.get("name", room.name) != room.name:
+                taken = await session.scalar(select(Room.id).where(Room.name == values["name"]))
+                if taken is not None:
+                    raise RoomExists(values["name"])
+            for key, value in values.items():
+                setattr(room, key, value)
+    except IntegrityError:
+        raise RoomExists(values.get("name", "")) from None
+    return room
+
+
+async def delete_room(db: Database, broker: Broker, room_id: int) -> None:
+    """Delete a room and its messages, tell the people in it, and close their sockets
+    with 1008 (a policy close: htmx does not reconnect to a room that is gone)."""
+    async with db.write() as session:
+        room = await session.get(Room, room_id)
+        if room is None:
+            raise RoomNotFound()
+        name = room.name
+        await session.delete(room)
+    logger.info("Deleted room %s.", room_id)
+    channel = room_channel(room_id)
+    notice = render.render("fragments/admin_room_deleted.html", room_name=name)
+    for event in (Event("notice", notice), Event("close", seq=ROOM_GONE)):
+        try:
+            await broker.publish(channel, event.encode())
+        except Exception:
+            logger.warning("Could not tell room %s that it was deleted.", room_id, exc_info=True)
+
+
+class Chat:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        broker: Broker,
+        presence: Presence,
+        limiter: RateLimiter,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.broker = broker
+        self.presence = presence
+        self.limiter = limiter
+
+    # Rooms
+
+    async def rooms(self) -> list[Room]:
+        async with self.db.read() as session:
+            return list(await session.scalars(select(Room).order_by(Room.name)))
+
+    async def room(self, room_id: int) -> Room | None:
+        if not 0 < room_id <= MAX_ROOM_ID:
+            return None  # no such row; SQLite would raise OverflowError on a huge id
+        async with self.db.read() as session:
+            return await session.get(Room, room_id)
+
+    async def online(self) -> dict[int, int]:
+        return await self.presence.counts()
+
+    # Messages
+
+    def clean_text(self, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise ChatError("The message is empty.")
+        if len(text) > self.settings.max_message_length:
+            raise ChatError(
+                f"Messages can be at most {self.settings.max_message_length} characters "
+                f"(this one has {len(text)})."
+            )
+        if "\x00" in text:
+            raise ChatError("Messages cannot contain NUL characters.")
+        return text
+
+    async def post(
+        self, *, room_id: int, author: User, text: str, client_id: str | None = None
+    ) -> Message:
+        """Validate, save with the next seq, render once, publish. Idempotent per client id."""
+        text = self.clean_text(text)
+        if client_id is not None and (
+            not 0 < len(client_id) <= MAX_CLIENT_ID or "\x00" in client_id
+        ):
+            raise ChatError(f"client_id must be 1–{MAX_CLIENT_ID} characters (no NUL).")
+        if client_id and (earlier := await self._sent_before(author.id, client_id)):
+            return earlier
+        if not author.is_admin:
+            retry_after = await self.limiter.hit(f"user:{author.id}")
+            if retry_after:
+                raise RateLimited(retry_after)
+        try:
+            message = await self._save(
+                room_id=room_id, author=author, text=text, client_id=client_id
+            )
+        except IntegrityError:
+            # The same client id raced in from a retry: the first one won.
+            if client_id and (earlier := await self._sent_before(author.id, client_id)):
+                return earlier
+            raise
+        saved_at = time.time()
+        metrics.MESSAGES_SAVED.inc()
+        html = render.appended_messages([message])
+        event = Event("message", html, message.seq, saved_at=saved_at)
+        await self._publish(room_channel(room_id), event)
+        return message
+
+    async def _save(
+        self, *, room_id: int, author: User, text: str, client_id: str | None
+    ) -> Message:
+        # The UPDATE takes the room row's lock until commit, so seqs commit in order.
+        async with self.db.write() as session:
+            seq = await session.scalar(
+                update(Room)
+                .where(Room.id == room_id)
+                .values(last_seq=Room.last_seq + 1)
+                .returning(Room.last_seq)
+            )
+            if seq is None:
+                raise RoomNotFound()
+            message = Message(
+                room_id=room_id,
+                author_id=author.id,
+                seq=seq,
+                text=text,
+                client_id=client_id or None,
+                created_at=utcnow(),
+            )
+            session.add(message)
+        message.author = author
+        logger.debug("Saved message %s (seq %s) in room %s.", message.id, seq, room_id)
+        return message
+
+    async def _sent_before(self, author_id: int, client_id: str) -> Message | None:
+        async with self.db.read() as session:
+            return await session.scalar(
+                select(Message).where(
+                    Message.author_id == author_id, Message.client_id == client_id
+                )
+            )
+
+    async def history(
+        self, room_id: int, *, before: int | None = None, limit: int = 50
+    ) -> list[Message]:
+        """Newest first: up to ``limit`` messages with a seq below ``before``."""
+        query = select(Message).where(Message.room_id == room_id)
+        if before is not None:
+            query = query.where(Message.seq < before)
+        query = query.order_by(Message.seq.desc()).limit(limit)
+        async with self.db.read() as session:
+            return list(await session.scalars(query))
+
+    async def last_seq(self, room_id: int) -> int:
+        async with self.db.read() as session:
+            seq = await session.scalar(select(Room.last_seq).where(Room.id == room_id))
+        return seq or 0
+
+    async def count_messages(self, room_id: int) -> int:
+        async with self.db.read() as session:
+            return (
+                await session.scalar(
+                    select(func.count()).select_from(Message).where(Message.room_id == room_id)
+                )
+                or 0
+            )
+
+    async def catch_up(self, room_id: int, after: int) -> tuple[str, int] | None:
+        """One frame with every message after ``after``, or a fresh list if too many."""
+        limit = self.settings.resync_limit
+        async with self.db.read() as session:
+            missed = list(
+                await session.scalars(
+                    select(Message)
+                    .where(Message.room_id == room_id, Message.seq > after)
+                    .order_by(Message.seq)
+                    .limit(limit + 1)
+                )
+            )
+        if not missed:
+            return None
+        if len(missed) <= limit:
+            return render.appended_messages(missed), missed[-1].seq
+        room = await self.room(room_id)
+        latest = await self.history(room_id, limit=self.settings.history_page)
+        if room is None or not latest:
+            return None
+        latest.reverse()
+        return render.replaced_messages(room, latest), latest[-1].seq
+
+    # Presence
+
+    async def join(self, room_id: int, username: str) -> str:
+        """Count this socket in; announce the user if it is their first. Returns a
+        fragment with who is here now, for the joining socket."""
+        if await self.presence.join(room_id, username):
+            await self._announce(room_id, "join", username)
+        return render.members(await self.presence.members(room_id))
+
+    async def leave(self, room_id: int, username: str) -> None:
+        if await self.presence.leave(room_id, username):
+            await self._announce(room_id, "leave", username)
+
+    async def tend_presence(self) -> None:
+        """Keep this worker's presence alive and announce what changed elsewhere: the
+        users of a worker that died without saying goodbye, and this worker's users
+        written back after Redis lost them."""
+        for room_id, kind, username in await self.presence.tend():
+            await self._announce(room_id, kind, username)
+
+    async def _announce(self, room_id: int, kind: str, username: str) -> None:
+        members = await self.presence.members(room_id)
+        await self._publish(
+            room_channel(room_id), Event("notice", render.notice(kind, username, members))
+        )
+        await self._publish(LOBBY, Event("notice", render.online({room_id: len(members)})))
+
+    async def _publish(self, channel: str, event: Event) -> None:
+        # Pub/sub may lose events; clients repair gaps from the database, so a
+        # failed publish must never fail a message that is already saved.
+        try:
+            await self.broker.publish(channel, event.encode())
+        except Exception:
+            logger.warning(
+                "Could not publish a %s event on %s.", event.kind, channel, exc_info=True
+            )
+
+
+def oldest_first(messages: Sequence[Message]) -> list[Message]:
+    return list(reversed(messages))

@@ -1,0 +1,366 @@
+"""The ``talkroom`` command: serve, migrate, users, rooms and API tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+from app.broker import Broker
+from app.db import Database
+from app.settings import Settings, SettingsError
+
+logger = logging.getLogger("talkroom")
+
+
+class CommandError(Exception):
+    """An expected problem: printed to stderr without a traceback."""
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> None:
+    from app.db import upgrade_database
+
+    if args.workers > 1 and not settings.redis_url:
+        raise CommandError(
+            "--workers > 1 needs TALKROOM_REDIS_URL: the in-process broker cannot "
+            "reach other processes, so messages would not cross workers."
+        )
+    if settings.redis_url:
+        check_redis(settings.redis_url)
+    upgrade_database(settings)
+    with metrics_dir(settings, args.workers):
+        run_uvicorn(settings, args)
+
+
+def check_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        raise CommandError(f"Redis is not answering at TALKROOM_REDIS_URL: {exc}") from None
+
+
+@contextlib.contextmanager
+def metrics_dir(settings: Settings, workers: int) -> Iterator[None]:
+    """Several workers pool their metrics in files (prometheus-client's multiprocess
+    mode), which must be chosen before any worker imports the client."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path, temporary = settings.metrics_dir, None
+    if path is None and workers > 1:
+        path = temporary = Path(tempfile.mkdtemp(prefix="talkroom-metrics-"))
+    if path is None:
+        yield
+        return
+    # Values left by an earlier run would be added in. (Not via app.metrics: importing
+    # prometheus-client here, before the variable is set, would fix its mode.)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    os.environ["TALKROOM_METRICS_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers if not args.reload else None,
+        reload=args.reload,
+        ws="websockets",
+        ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from app.db import upgrade_database
+
+    upgrade_database(settings)
+    print("Database is up to date.")
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if password != getpass.getpass("Password (again): "):
+        raise CommandError("The passwords do not match.")
+    return password
+
+
+def createuser(settings: Settings, args: argparse.Namespace) -> None:
+    from app.auth import AuthError, Passwords, create_user
+
+    password = read_password(args)
+
+    async def create(db: Database) -> None:
+        try:
+            user = await create_user(
+                db, Passwords(1), username=args.name, password=password, is_admin=args.admin
+            )
+        except AuthError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"Created {'admin' if user.is_admin else 'user'} {user.username} (id {user.id}).")
+
+    with_database(settings, create)
+
+
+def createroom(settings: Settings, args: argparse.Namespace) -> None:
+    from app.chat import ChatError, create_room
+
+    async def create(db: Database) -> None:
+        try:
+            room = await create_room(db, name=args.name, description=args.description)
+        except ChatError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"Created room {room.name} (id {room.id}).")
+
+    with_database(settings, create)
+
+
+def rooms(settings: Settings, args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from app.models import Room
+
+    async def show(db: Database) -> None:
+        async with db.read() as session:
+            for room in await session.scalars(select(Room).order_by(Room.name)):
+                print(f"{room.id}\t{room.name}\t{room.description}")
+
+    with_database(settings, show)
+
+
+def editroom(settings: Settings, args: argparse.Namespace) -> None:
+    from app.chat import ChatError, update_room
+
+    if args.name is None and args.description is None:
+        raise CommandError("Give --name and/or --description.")
+
+    async def edit(db: Database) -> None:
+        try:
+            room = await update_room(db, args.id, name=args.name, description=args.description)
+        except ChatError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"Saved room {room.name} (id {room.id}).")
+
+    with_database(settings, edit)
+
+
+def deleteroom(settings: Settings, args: argparse.Namespace) -> None:
+    from app.chat import ChatError, delete_room
+
+    async def delete(db: Database) -> None:
+        # With Redis, the serving workers hear of it and close the room's sockets.
+        async with connected_broker(settings) as broker:
+            try:
+                await delete_room(db, broker, args.id)
+            except ChatError as exc:
+                raise CommandError(str(exc)) from None
+        print(f"Deleted room {args.id} and its messages.")
+
+    with_database(settings, delete)
+
+
+def users(settings: Settings, args: argparse.Namespace) -> None:
+    from app.users import list_users
+
+    async def show(db: Database) -> None:
+        for user in await list_users(db):
+            role = "admin" if user.is_admin else "user"
+            print(f"{user.id}\t{user.username}\t{role}")
+
+    with_database(settings, show)
+
+
+def setadmin(settings: Settings, args: argparse.Namespace) -> None:
+    from app.auth import AuthError
+    from app.users import find_user, set_admin
+
+    async def change(db: Database) -> None:
+        try:
+            user = await set_admin(db, (await find_user(db, args.name)).id, not args.off)
+        except AuthError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"{user.username} is {'now' if user.is_admin else 'no longer'} an admin.")
+
+    with_database(settings, change)
+
+
+def deleteuser(settings: Settings, args: argparse.Namespace) -> None:
+    from app.auth import AuthError
+    from app.users import delete_user, find_user
+
+    async def delete(db: Database) -> None:
+        async with connected_broker(settings) as broker:
+            try:
+                await delete_user(db, broker, (await find_user(db, args.name)).id)
+            except AuthError as exc:
+                raise CommandError(str(exc)) from None
+        print(f"Removed user {args.name} with their sessions, tokens and messages.")
+
+    with_database(settings, delete)
+
+
+def token(settings: Settings, args: argparse.Namespace) -> None:
+    from app.auth import AuthError
+    from app.tokens import create_token, list_tokens, revoke_token, when
+    from app.users import find_user
+
+    async def work(db: Database) -> None:
+        try:
+            user = await find_user(db, args.name)
+            if args.list:
+                for row in await list_tokens(db, user):
+                    print(
+                        f"{row.id}\t{row.prefix}…\tcreated {when(row.created_at)}"
+                        f"\tlast used {when(row.last_used)}"
+                    )
+            elif args.revoke is not None:
+                await revoke_token(db, user, args.revoke)
+                print(f"Revoked token {args.revoke} of {user.username}.")
+            else:
+                row, secret = await create_token(db, user)
+                print(f"Token {row.id} for {user.username}; it is shown only this once:")
+                print(secret)
+        except AuthError as exc:
+            raise CommandError(str(exc)) from None
+
+    with_database(settings, work)
+
+
+@contextlib.asynccontextmanager
+async def connected_broker(settings: Settings) -> AsyncIterator[Broker]:
+    from app.broker import create_broker
+
+    broker = create_broker(settings.redis_url)
+    await broker.connect()
+    try:
+        yield broker
+    finally:
+        await broker.disconnect()
+
+
+def with_database(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
+    """Migrate, then run ``work`` with a database that is closed afterwards."""
+    from app.db import upgrade_database
+
+    async def run() -> None:
+        db = Database(settings)
+        try:
+            await work(db)
+        finally:
+            await db.close()
+
+    upgrade_database(settings)
+    asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="talkroom", description="Real-time room chat.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="apply migrations, then serve")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--reload", action="store_true")
+    p.set_defaults(func=serve)
+
+    p = commands.add_parser("migrate", help="alembic upgrade head")
+    p.set_defaults(func=migrate)
+
+    p = commands.add_parser("createuser", help="create a user")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=createuser)
+
+    p = commands.add_parser("createroom", help="create a room")
+    p.add_argument("name")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=createroom)
+
+    p = commands.add_parser("rooms", help="list rooms: id, name, description")
+    p.set_defaults(func=rooms)
+
+    p = commands.add_parser("editroom", help="rename or describe a room")
+    p.add_argument("id", type=int)
+    p.add_argument("--name")
+    p.add_argument("--description")
+    p.set_defaults(func=editroom)
+
+    p = commands.add_parser("deleteroom", help="delete a room and its messages")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=deleteroom)
+
+    p = commands.add_parser("users", help="list users: id, name, role")
+    p.set_defaults(func=users)
+
+    p = commands.add_parser("setadmin", help="make a user an admin (--off: no longer)")
+    p.add_argument("name")
+    p.add_argument("--off", action="store_true")
+    p.set_defaults(func=setadmin)
+
+    p = commands.add_parser("deleteuser", help="remove a user with their sessions and messages")
+    p.add_argument("name")
+    p.set_defaults(func=deleteuser)
+
+    p = commands.add_parser("token", help="create an API token for a user (printed once)")
+    p.add_argument("name", help="the user the token acts as")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="list the user's tokens")
+    action.add_argument("--revoke", type=int, metavar="ID", help="revoke one of them")
+    p.set_defaults(func=token)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every step at INFO; only `talkroom migrate` wants that.
+    logging.getLogger("alembic").setLevel(
+        logging.INFO if args.command == "migrate" else logging.WARNING
+    )
+    try:
+        settings = Settings()
+        settings.check()
+        args.func(settings, args)
+    except (CommandError, SettingsError) as exc:
+        print(f"talkroom: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # database or Redis unreachable, bad URL, ...
+        if not is_expected(exc):
+            raise
+        print(f"talkroom: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def is_expected(exc: Exception) -> bool:
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+    return isinstance(exc, OSError | OperationalError | DBAPIError | ArgumentError | RedisError)

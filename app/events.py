@@ -1,0 +1,44 @@
+"""What travels between workers: an event, rendered once, encoded as bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["message", "notice", "close", "resync"]
+
+LOBBY = "lobby"
+
+
+def room_channel(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """``message`` events carry the room's ``seq``; the others are not ordered.
+
+    ``close`` carries a WebSocket close code in ``seq`` (and, in ``html``, the id
+    of the one user whose sockets it closes, if it is for one); ``resync`` asks every
+    connection to repair from the database (pub/sub may have lost events).
+    """
+
+    kind: Kind
+    html: str = ""
+    seq: int = 0
+    # When a message was saved (Unix time), for the save-to-send latency metric.
+    saved_at: float = 0.0
+
+    def encode(self) -> bytes:
+        stamp = f" {self.saved_at!r}" if self.saved_at else ""
+        return f"{self.kind} {self.seq}{stamp}\n{self.html}".encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Event:
+        head, _, body = data.partition(b"\n")
+        kind, seq, *stamp = head.decode().split(" ")
+        saved_at = float(stamp[0]) if stamp else 0.0
+        return cls(kind=kind, html=body.decode(), seq=int(seq), saved_at=saved_at)  # type: ignore[arg-type]
+
+
+RESYNC = Event("resync")

@@ -1,0 +1,112 @@
+"""The application factory: services, routers, static files, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import metrics
+from app.auth import Passwords, Signer
+from app.broker import create_broker
+from app.chat import Chat
+from app.db import Database
+from app.hub import Hub
+from app.presence import create_presence
+from app.ratelimit import create_rate_limiter
+from app.settings import Settings
+from app.throttle import LoginThrottle
+from app.web import admin, api, docs, pages, ws
+from app.web.deps import LoginRequired, csrf_protect
+from app.web.headers import SecurityHeaders
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings)
+        broker = create_broker(settings.redis_url)
+        await broker.connect()
+        presence = create_presence(settings.redis_url, settings.presence_ttl)
+        hub = Hub(broker)
+        await hub.start()
+        app.state.settings = settings
+        app.state.db = db
+        app.state.hub = hub
+        app.state.signer = Signer(settings.secret)
+        app.state.passwords = Passwords(settings.hash_concurrency)
+        app.state.login_throttle = LoginThrottle()
+        app.state.chat = Chat(
+            settings=settings,
+            db=db,
+            broker=broker,
+            presence=presence,
+            limiter=create_rate_limiter(
+                settings.redis_url, settings.message_rate, settings.message_burst
+            ),
+        )
+        keeper = None
+        if settings.redis_url:
+            keeper = asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))
+        logger.info("talkroom is ready.")
+        try:
+            yield
+        finally:
+            if keeper:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+            await hub.stop()
+            await presence.close()
+            await broker.disconnect()
+            await db.close()
+            metrics.process_exit(settings.metrics_dir)
+
+    app = FastAPI(
+        title="talkroom",
+        summary="Real-time room chat: rooms, messages and accounts.",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+        # Our /docs serves Swagger UI from the app, not from a CDN (app/web/docs.py).
+        docs_url=None,
+        redoc_url=None,
+        exception_handlers=api.EXCEPTION_HANDLERS,
+    )
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(admin.router)
+    app.include_router(metrics.router)
+    docs.install(app)
+    app.include_router(ws.router)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(exc.location, status_code=303)
+
+    return app
+
+
+async def keep_presence(chat: Chat, interval: float) -> None:
+    """Heartbeat this worker's presence and reap dead workers', for as long as we serve."""
+    while True:
+        try:
+            await chat.tend_presence()
+        except Exception:
+            logger.exception("Presence upkeep failed; trying again.")
+        await asyncio.sleep(interval)

@@ -1,0 +1,80 @@
+"""Prometheus metrics, and ``/metrics`` in the text format.
+
+Under ``talkroom serve --workers N`` every worker is its own process, and a
+scrape lands on one of them. The CLI then points prometheus-client's
+multiprocess mode at a shared directory (``TALKROOM_METRICS_DIR``, or a fresh
+temporary one) before the workers start: each worker writes its values to
+files there and ``/metrics`` adds up every worker's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+CONNECTIONS = Gauge(
+    "talkroom_connections",
+    "Open WebSocket connections.",
+    multiprocess_mode="livesum",
+)
+ROOMS_SUBSCRIBED = Gauge(
+    "talkroom_rooms_subscribed",
+    "Rooms this process subscribes to (it has at least one connection in them).",
+    multiprocess_mode="livesum",
+)
+MESSAGES_SAVED = Counter("talkroom_messages_saved", "Chat messages saved.")
+DELIVERIES = Counter("talkroom_deliveries", "Chat messages sent live to a socket.")
+SLOW_CLIENTS_CLOSED = Counter(
+    "talkroom_slow_clients_closed", "Sockets closed with 1013 because their outbox was full."
+)
+REDIS_RECONNECTS = Counter(
+    "talkroom_redis_reconnects", "Times the pub/sub connection to Redis was re-established."
+)
+GAP_REPAIRS = Counter(
+    "talkroom_gap_repairs",
+    "Catch-ups from the database: a gap in a socket's seqs, or a resync after a reconnect.",
+    ["reason"],
+)
+for _reason in ("gap", "resync"):
+    GAP_REPAIRS.labels(_reason)  # present (as 0) before the first repair
+SAVE_TO_SEND = Histogram(
+    "talkroom_save_to_send_seconds",
+    "From a message's commit to its frame being written to a socket.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+router = APIRouter()
+
+
+def multiprocess_on() -> bool:
+    """Whether prometheus-client was imported in multiprocess mode (values in files)."""
+    return values.ValueClass is not values.MutexValue
+
+
+def process_exit(metrics_dir: Path | None) -> None:
+    """Drop this process's live gauges (its connections are gone)."""
+    if metrics_dir is not None and multiprocess_on():
+        multiprocess.mark_process_dead(os.getpid(), str(metrics_dir))
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_page(request: Request) -> Response:
+    metrics_dir: Path | None = request.app.state.settings.metrics_dir
+    registry = REGISTRY
+    if metrics_dir is not None and multiprocess_on():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

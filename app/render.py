@@ -1,0 +1,96 @@
+"""The Jinja environment, and the fragments pushed over WebSockets.
+
+Pages and pushes use the same fragment templates, so a message looks the same
+whether it arrived live, by catch-up or in a page load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from app.models import Message, Room
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+
+# http(s) URLs up to whitespace or a character that cannot sit in one unescaped.
+URL_RE = re.compile(r"""\bhttps?://[^\s<>"'`\x00-\x1f\x7f]+""", re.IGNORECASE)
+TRAILING = ".,;:!?*_~)]}"
+PAIRS = {")": "(", "]": "[", "}": "{"}
+LINK = '<a href="{href}" rel="noopener nofollow ugc" target="_blank">{text}</a>'
+
+
+def _trim_url(url: str) -> str:
+    """Drop sentence punctuation after a URL, but keep a closing bracket it opened."""
+    while url and url[-1] in TRAILING:
+        last = url[-1]
+        if last in PAIRS and url.count(PAIRS[last]) >= url.count(last):
+            break
+        url = url[:-1]
+    return url
+
+
+def linkify(text: str) -> Markup:
+    """Escape ``text`` and make its http(s) URLs into links; every piece is escaped,
+    so the result can only ever hold the ``<a>`` elements made here."""
+    out: list[str] = []
+    pos = 0
+    for match in URL_RE.finditer(text):
+        url = _trim_url(match.group())
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            host = None
+        if not host:
+            continue
+        out.append(escape(text[pos : match.start()]))
+        out.append(LINK.format(href=escape(url), text=escape(url)))
+        pos = match.start() + len(url)
+    out.append(escape(text[pos:]))
+    return Markup("".join(out))
+
+
+env.filters["linkify"] = linkify
+
+
+def render(name: str, **context: object) -> str:
+    return env.get_template(name).render(**context)
+
+
+def appended_messages(messages: Sequence[Message]) -> str:
+    """Messages appended to the end of ``#messages`` (live, catch-up or repair)."""
+    return render("fragments/messages_append.html", messages=messages)
+
+
+def replaced_messages(room: Room, messages: Sequence[Message]) -> str:
+    """The whole ``#messages`` list, for a client too far behind to catch up."""
+    return render("fragments/messages_replace.html", room=room, messages=messages)
+
+
+def notice(kind: str, username: str, members: Sequence[str]) -> str:
+    return render("fragments/notice.html", kind=kind, username=username, members=members)
+
+
+def members(names: Sequence[str]) -> str:
+    return render("fragments/members.html", members=names, oob=True)
+
+
+def online(counts: dict[int, int]) -> str:
+    return render("fragments/online.html", counts=counts)
+
+
+def error(text: str) -> str:
+    return render("fragments/error.html", text=text)

@@ -1,0 +1,90 @@
+"""All configuration, read from ``TALKROOM_*`` variables and an optional ``.env``.
+
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """The configuration cannot work; the message says why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TALKROOM_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    allowed_origins: Annotated[list[str], NoDecode] = []
+
+    message_rate: float = 5.0
+    message_burst: int = 10
+    max_message_length: int = 4000
+    max_frame_bytes: int = 65536
+    history_page: int = 50
+    resync_limit: int = 500
+    outbox_size: int = 256
+    sockets_per_user: int = 20
+
+    session_max_age: int = 14 * 24 * 3600
+    session_idle: int = 3 * 24 * 3600
+    hash_concurrency: int = 2
+    presence_ttl: int = 20
+    # Where --workers processes pool their Prometheus metrics (default: a temporary directory).
+    metrics_dir: Path | None = None
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @cached_property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'talkroom.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database.startswith("sqlite")
+
+    @cached_property
+    def secret(self) -> str:
+        """The signing key; in development, generated once and kept in the data directory."""
+        if self.secret_key:
+            return self.secret_key
+        if self.env == "production":
+            raise SettingsError("TALKROOM_SECRET_KEY is required when TALKROOM_ENV=production.")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def check(self) -> None:
+        """Fail fast on a configuration that cannot work."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _ = self.secret
+        if not self.database.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                "TALKROOM_DATABASE_URL must start with sqlite+aiosqlite:// "
+                "or postgresql+asyncpg://."
+            )
+
+
+def get_settings() -> Settings:
+    return Settings()

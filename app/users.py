@@ -1,0 +1,81 @@
+"""Account administration: list users, grant or take admin rights, remove users.
+
+Used by the JSON API, the admin page and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import delete, select
+
+from app.auth import AuthError
+from app.broker import Broker
+from app.db import Database
+from app.events import LOBBY, Event
+from app.models import User
+
+logger = logging.getLogger(__name__)
+
+WS_1008_POLICY_VIOLATION = 1008
+
+
+class UserNotFound(AuthError):
+    def __init__(self) -> None:
+        super().__init__("There is no such user.")
+
+
+class SelfLockout(AuthError):
+    """Refused so that an admin cannot lock themselves (and maybe everyone) out."""
+
+
+async def list_users(db: Database) -> list[User]:
+    async with db.read() as session:
+        return list(await session.scalars(select(User).order_by(User.username_key)))
+
+
+async def get_user(db: Database, user_id: int) -> User:
+    async with db.read() as session:
+        user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def find_user(db: Database, username: str) -> User:
+    async with db.read() as session:
+        user = await session.scalar(select(User).where(User.username_key == username.casefold()))
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def set_admin(db: Database, user_id: int, is_admin: bool, *, by: User | None = None) -> User:
+    if by is not None and by.id == user_id and not is_admin:
+        raise SelfLockout("You cannot take away your own admin rights.")
+    async with db.write() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise UserNotFound()
+        user.is_admin = is_admin
+    logger.info("User %s is %s an admin.", user_id, "now" if is_admin else "no longer")
+    return user
+
+
+async def delete_user(
+    db: Database, broker: Broker, user_id: int, *, by: User | None = None
+) -> None:
+    """Remove a user with their sessions, tokens and messages (the foreign keys
+    cascade), and close their open sockets, which a session check no longer guards."""
+    if by is not None and by.id == user_id:
+        raise SelfLockout("You cannot remove yourself.")
+    async with db.write() as session:
+        result = await session.execute(delete(User).where(User.id == user_id))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise UserNotFound()
+    logger.info("Removed user %s.", user_id)
+    try:
+        close = Event("close", str(user_id), WS_1008_POLICY_VIOLATION)
+        await broker.publish(LOBBY, close.encode())
+    except Exception:
+        logger.warning("Could not close the sockets of removed user %s.", user_id, exc_info=True)

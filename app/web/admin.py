@@ -1,0 +1,129 @@
+"""The admin page: rooms and users, managed with htmx.
+
+Every action answers with its whole section re-rendered (a few dozen rows),
+with the outcome or the error in it: htmx swaps only 2xx answers, so a refused
+action is a 200 that shows why. The JSON API and the CLI can do the same.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+
+from app import users
+from app.auth import AuthError
+from app.chat import ChatError, create_room, delete_room, update_room
+from app.web.deps import ChatDep, PageAdmin, RoomId, UserId
+from app.web.pages import page
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+
+
+async def rooms_section(
+    request: Request, chat: ChatDep, *, notice: str = "", error: str = ""
+) -> HTMLResponse:
+    context = await rooms_context(chat)
+    return page(request, "fragments/admin_rooms.html", notice=notice, error=error, **context)
+
+
+async def users_section(
+    request: Request, chat: ChatDep, admin: PageAdmin, *, notice: str = "", error: str = ""
+) -> HTMLResponse:
+    return page(
+        request,
+        "fragments/admin_users.html",
+        users=await users.list_users(chat.db),
+        me=admin,
+        notice=notice,
+        error=error,
+    )
+
+
+async def rooms_context(chat: ChatDep) -> dict[str, Any]:
+    return {"rooms": await chat.rooms(), "online": await chat.online()}
+
+
+@router.get("")
+async def admin_page(request: Request, admin: PageAdmin, chat: ChatDep) -> HTMLResponse:
+    return page(
+        request,
+        "admin.html",
+        users=await users.list_users(chat.db),
+        me=admin,
+        notice="",
+        error="",
+        **await rooms_context(chat),
+    )
+
+
+@router.post("/rooms")
+async def add_room(
+    request: Request,
+    admin: PageAdmin,
+    chat: ChatDep,
+    name: FormStr,
+    description: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    try:
+        room = await create_room(chat.db, name=name, description=description)
+    except ChatError as exc:
+        return await rooms_section(request, chat, error=str(exc))
+    return await rooms_section(request, chat, notice=f"Created room {room.name}.")
+
+
+@router.patch("/rooms/{room_id}")
+async def change_room(
+    request: Request,
+    admin: PageAdmin,
+    chat: ChatDep,
+    room_id: RoomId,
+    name: FormStr,
+    description: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    try:
+        room = await update_room(chat.db, room_id, name=name, description=description)
+    except ChatError as exc:
+        return await rooms_section(request, chat, error=str(exc))
+    return await rooms_section(request, chat, notice=f"Saved room {room.name}.")
+
+
+@router.delete("/rooms/{room_id}")
+async def remove_room(
+    request: Request, admin: PageAdmin, chat: ChatDep, room_id: RoomId
+) -> HTMLResponse:
+    try:
+        await delete_room(chat.db, chat.broker, room_id)
+    except ChatError as exc:
+        return await rooms_section(request, chat, error=str(exc))
+    return await rooms_section(request, chat, notice="Deleted the room and its messages.")
+
+
+@router.patch("/users/{user_id}")
+async def change_user(
+    request: Request,
+    admin: PageAdmin,
+    chat: ChatDep,
+    user_id: UserId,
+    is_admin: Annotated[bool, Form()],
+) -> HTMLResponse:
+    try:
+        user = await users.set_admin(chat.db, user_id, is_admin, by=admin)
+    except AuthError as exc:
+        return await users_section(request, chat, admin, error=str(exc))
+    state = "now an admin" if user.is_admin else "no longer an admin"
+    return await users_section(request, chat, admin, notice=f"{user.username} is {state}.")
+
+
+@router.delete("/users/{user_id}")
+async def remove_user(
+    request: Request, admin: PageAdmin, chat: ChatDep, user_id: UserId
+) -> HTMLResponse:
+    try:
+        await users.delete_user(chat.db, chat.broker, user_id, by=admin)
+    except AuthError as exc:
+        return await users_section(request, chat, admin, error=str(exc))
+    return await users_section(request, chat, admin, notice="Removed the user.")

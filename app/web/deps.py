@@ -1,0 +1,193 @@
+"""Request dependencies: the app's services, the current user, CSRF.
+
+Routes declare what they need with these ``Annotated`` aliases, so lookups and
+permission checks cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Path, Request
+from starlette.requests import HTTPConnection
+
+from app.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Passwords,
+    Signer,
+    new_token,
+    session_user,
+    tokens_match,
+)
+from app.chat import Chat
+from app.db import Database
+from app.hub import Hub
+from app.models import Room, User
+from app.settings import Settings
+from app.tokens import token_user
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Ids are 32-bit on PostgreSQL; a larger one is a 404 or 422, not a database error.
+MAX_ID = 2**31 - 1
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; answered with a redirect to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+    @property
+    def location(self) -> str:
+        return f"/login?next={quote(self.next_path, safe='/')}"
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    return conn.app.state.settings
+
+
+def get_db(conn: HTTPConnection) -> Database:
+    return conn.app.state.db
+
+
+def get_chat(conn: HTTPConnection) -> Chat:
+    return conn.app.state.chat
+
+
+def get_hub(conn: HTTPConnection) -> Hub:
+    return conn.app.state.hub
+
+
+def get_signer(conn: HTTPConnection) -> Signer:
+    return conn.app.state.signer
+
+
+def get_passwords(conn: HTTPConnection) -> Passwords:
+    return conn.app.state.passwords
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(get_db)]
+ChatDep = Annotated[Chat, Depends(get_chat)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+SignerDep = Annotated[Signer, Depends(get_signer)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+
+
+async def cookie_user(conn: HTTPConnection) -> User | None:
+    """The user of the session cookie, looked up once per request."""
+    if "user" not in conn.scope.setdefault("state", {}):
+        state = conn.app.state
+        session_id = state.signer.session_id(conn.cookies.get(SESSION_COOKIE))
+        conn.state.user = await session_user(state.db, state.settings, session_id)
+    return conn.state.user
+
+
+async def page_user(request: Request) -> User:
+    user = await cookie_user(request)
+    if user is None:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(path)
+    return user
+
+
+def not_authenticated(detail: str = "Not authenticated.") -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def api_user(request: Request) -> User:
+    """The bearer token's user, else the session cookie's. A request that sends an
+    Authorization header is judged on it alone: a bad token never falls back to a
+    cookie the client may not even know it sent."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        user = None
+        if scheme.lower() == "bearer" and token.strip():
+            user = await token_user(request.app.state.db, token.strip())
+        if user is None:
+            raise not_authenticated("The API token is invalid or was revoked.")
+        request.state.user = user
+        return user
+    user = await cookie_user(request)
+    if user is None:
+        raise not_authenticated()
+    return user
+
+
+async def api_admin(user: Annotated[User, Depends(api_user)]) -> User:
+    if not user.is_admin:
+        raise HTTPException(403, "Only admins can do that.")
+    return user
+
+
+MaybeUser = Annotated[User | None, Depends(cookie_user)]
+PageUser = Annotated[User, Depends(page_user)]
+ApiUser = Annotated[User, Depends(api_user)]
+ApiAdmin = Annotated[User, Depends(api_admin)]
+
+
+async def page_room(room_id: int, chat: ChatDep) -> Room:
+    room = await chat.room(room_id)
+    if room is None:
+        raise HTTPException(404, "No such room.")
+    return room
+
+
+RoomDep = Annotated[Room, Depends(page_room)]
+
+RoomId = Annotated[int, Path(ge=1, le=MAX_ID, description="The room's id.", examples=[1])]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.", examples=[1])]
+
+
+async def api_room(room_id: RoomId, chat: ChatDep) -> Room:
+    room = await chat.room(room_id)
+    if room is None:
+        raise HTTPException(404, "No such room.")
+    return room
+
+
+ApiRoom = Annotated[Room, Depends(api_room)]
+
+
+async def page_admin(user: PageUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(403, "Only admins can see this page.")
+    return user
+
+
+PageAdmin = Annotated[User, Depends(page_admin)]
+
+
+def csrf_token(conn: HTTPConnection) -> str:
+    """This browser's CSRF token, from its cookie or new (the response sets the cookie)."""
+    token = conn.app.state.signer.csrf_token(conn.cookies.get(CSRF_COOKIE))
+    if token is None:
+        token = conn.scope.setdefault("state", {}).get("new_csrf")
+        if token is None:
+            token = conn.state.new_csrf = new_token()
+    return token
+
+
+async def csrf_protect(conn: HTTPConnection) -> None:
+    """Applied to every route: unsafe methods need the token (header or form field).
+
+    Requests with a bearer token carry no ambient credentials, so they need none.
+    """
+    if conn.scope["type"] != "http" or conn.scope["method"] in SAFE_METHODS:
+        return
+    if conn.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    if conn.url.path.startswith("/api/") and SESSION_COOKIE not in conn.cookies:
+        return  # no ambient credentials to abuse: the API answers 401 itself
+    expected = conn.app.state.signer.csrf_token(conn.cookies.get(CSRF_COOKIE))
+    given = conn.headers.get("x-csrf-token")
+    if given is None and isinstance(conn, Request):
+        content_type = conn.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            value = (await conn.form()).get("csrf_token")
+            given = value if isinstance(value, str) else None
+    if not tokens_match(expected, given):
+        raise HTTPException(403, "The CSRF token is missing or wrong; reload the page and retry.")

@@ -1,0 +1,113 @@
+"""/docs without the internet, and the security schemes of /openapi.json.
+
+FastAPI's own /docs page loads Swagger UI from a CDN. Here the page loads it
+from the pinned ``fastapi-offline`` package (maintained, and it ships just the
+bundle, the CSS and a favicon), and starts it from app/static/docs.js rather
+than an inline script. That script also adds this browser's CSRF token to the
+requests "Try it out" makes, so a logged-in admin can use every operation from
+the page itself; scripts use a bearer token instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse
+
+from app.auth import SESSION_COOKIE
+from app.web.pages import page
+
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
+SERVED = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"})
+UNSAFE = frozenset({"post", "put", "patch", "delete"})
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token from `talkroom token USERNAME`. No CSRF header needed.",
+    },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The browser session, set by logging in at /login.",
+    },
+    "csrfHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRF-Token",
+        "description": (
+            "With the session cookie, unsafe methods need this browser's CSRF token "
+            "(this page adds it for you)."
+        ),
+    },
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return page(request, "docs.html", openapi_url=request.app.openapi_url)
+
+
+@router.get("/docs/assets/{name}")
+async def swagger_asset(name: str) -> FileResponse:
+    if name not in SERVED:
+        raise HTTPException(404, "No such file.")
+    # Pinned with the package version: a long cache is safe until an upgrade.
+    return FileResponse(ASSETS / name, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, plus who may call what: a bearer token, or the session
+    cookie (with the CSRF header on unsafe methods)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+        tags=TAGS,
+    )
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            cookie = (
+                {"sessionCookie": [], "csrfHeader": []}
+                if method in UNSAFE
+                else {"sessionCookie": []}
+            )
+            operation["security"] = [{"bearerToken": []}, cookie]
+    app.openapi_schema = schema
+    return schema
+
+
+TAGS = [
+    {"name": "account", "description": "Who you are."},
+    {
+        "name": "rooms",
+        "description": "Everyone reads rooms; admins create, change and delete them.",
+    },
+    {
+        "name": "messages",
+        "description": "History pages by `seq`, and posting like a browser does.",
+    },
+    {"name": "users", "description": "Accounts, for admins."},
+]
+
+
+def install(app: FastAPI) -> None:
+    """Serve /docs offline and describe the security schemes (call with
+    ``docs_url=None`` given to FastAPI, so its CDN page is not registered)."""
+    app.include_router(router)
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]

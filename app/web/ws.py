@@ -1,0 +1,142 @@
+"""The WebSocket endpoint: handshake checks, then frames in, fragments out.
+
+Frames in are turned into chat.post calls; fragments out come only from the
+hub, through this connection's outbox (errors for this sender included), so
+one task writes to the socket.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from app import render
+from app.auth import SESSION_COOKIE, session_user
+from app.chat import Chat, ChatError
+from app.events import Event
+from app.hub import WS_1008_POLICY_VIOLATION, Connection
+from app.models import User
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+WS_1009_MESSAGE_TOO_BIG = 1009
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class FrameError(Exception):
+    """A frame the server cannot use; the message goes back to the sender."""
+
+
+def normalize_origin(origin: str) -> str:
+    parts = urlsplit(origin.strip().lower())
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return ""
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Same origin as the page, or listed; a client without Origin is no browser page."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    own = normalize_origin(f"{scheme}://{websocket.headers.get('host', '')}")
+    allowed = {own, *(normalize_origin(o) for o in settings.allowed_origins)}
+    given = normalize_origin(origin)
+    return bool(given) and given in allowed
+
+
+def parse_after(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def parse_frame(text: str) -> tuple[str, str | None]:
+    """The message and optional client id of a frame, or FrameError."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise FrameError("That frame was not JSON.") from None
+    if not isinstance(data, dict):
+        raise FrameError('Send a JSON object like {"message": "hi"}.')
+    message = data.get("message")
+    if not isinstance(message, str):
+        raise FrameError('The frame needs a "message" text.')
+    client_id = data.get("client_id")
+    if client_id is not None and not isinstance(client_id, str):
+        raise FrameError('"client_id" must be a string.')
+    return message, client_id
+
+
+@router.websocket("/ws/rooms/{room_id}")
+async def room_socket(websocket: WebSocket, room_id: int) -> None:
+    state = websocket.app.state
+    if not origin_allowed(websocket, state.settings):
+        # Closing before accept refuses the handshake with HTTP 403.
+        await websocket.close(WS_1008_POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    session_id = state.signer.session_id(websocket.cookies.get(SESSION_COOKIE))
+    user = await session_user(state.db, state.settings, session_id)
+    chat: Chat = state.chat
+    room = await chat.room(room_id) if user else None
+    if user is None or room is None:
+        # Accepted then closed: a refused handshake reaches browsers as 1006,
+        # which htmx would retry for ever.
+        await websocket.close(WS_1008_POLICY_VIOLATION)
+        return
+    if state.hub.sockets_of(user.id) >= state.settings.sockets_per_user:
+        await websocket.close(WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab.")
+        return
+    conn = Connection(
+        websocket,
+        room_id=room.id,
+        user_id=user.id,
+        username=user.username,
+        catch_up=chat.catch_up,
+        outbox_size=state.settings.outbox_size,
+    )
+    # Subscribe first, then read the cursor: nothing can fall between the two.
+    await state.hub.join(conn)
+    try:
+        after = parse_after(websocket.query_params.get("after"))
+        conn.cursor = after if after is not None else await chat.last_seq(room.id)
+        conn.start()
+        conn.offer(Event("notice", await chat.join(room.id, user.username)))
+        try:
+            await receive_frames(websocket, conn, chat, user)
+        finally:
+            await chat.leave(room.id, user.username)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await state.hub.leave(conn)
+        await conn.stop()
+
+
+async def receive_frames(websocket: WebSocket, conn: Connection, chat: Chat, user: User) -> None:
+    limit = chat.settings.max_frame_bytes
+    while True:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return
+        text = frame.get("text")
+        if text is None:
+            conn.offer(Event("notice", render.error("Send text frames holding JSON.")))
+            continue
+        if len(text) > limit and len(text.encode()) > limit:
+            conn.close(WS_1009_MESSAGE_TOO_BIG)
+            return
+        try:
+            message, client_id = parse_frame(text)
+            await chat.post(room_id=conn.room_id, author=user, text=message, client_id=client_id)
+        except (FrameError, ChatError) as exc:
+            conn.offer(Event("notice", render.error(str(exc))))

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from support import Browser, Server, running_server
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One talkroom on the embedded default (SQLite, in-process broker), shared."""
+    with running_server(tmp_path_factory.mktemp("server"), message_rate="0") as srv:
+        yield srv
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test uses, valid as a username or room name."""
+    return f"n{next(_names)}"
+
+
+@pytest.fixture
+def room(server: Server, unique: str) -> int:
+    return server.create_room(f"room-{unique}")
+
+
+@pytest.fixture
+async def make_user(server: Server) -> AsyncIterator[Callable[..., Awaitable[Browser]]]:
+    """Registers a fresh user in a browser profile of their own."""
+    made: list[Browser] = []
+
+    async def make(name: str | None = None, target: Server | None = None) -> Browser:
+        browser = Browser(target or server)
+        made.append(browser)
+        response = await browser.register(name or f"user{next(_names)}")
+        assert response.status_code == 303, response.text
+        return browser
+
+    yield make
+    for browser in made:
+        await browser.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

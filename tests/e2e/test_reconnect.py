@@ -1,0 +1,99 @@
+"""The server goes away and comes back while a page is open in real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from e2e_support import assert_clean, message_ids, new_page, open_room, send
+from playwright.async_api import expect
+from support import Browser, Server, running_server
+
+# What Chromium and htmx log while the server is down (and only then): failed
+# socket handshakes, htmx's wsError (logged as the bare event), and a room-list
+# poll that found nobody.
+OUTAGE_NOISE = (
+    "WebSocket connection to",
+    "htmx:wsError",
+    "[object Event]",
+    "htmx:sendError",
+    "ERR_CONNECTION_REFUSED",
+)
+
+
+async def api_texts(poster: Browser, room: int) -> list[tuple[str, str]]:
+    response = await poster.api("GET", f"/api/rooms/{room}/messages?limit=100")
+    return [(f"message-{m['id']}", m["text"]) for m in reversed(response.json())]
+
+
+async def test_page_rides_out_a_restart(browser, tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", message_rate="0") as server:
+        await ride_out_a_restart(browser, server)
+
+
+async def ride_out_a_restart(browser, server: Server) -> None:
+    page, watch = await new_page(browser, server, "carol")
+    # Nothing here yet: the page says how rooms come to be.
+    await expect(page.locator(".welcome")).to_contain_text("No rooms yet")
+    await expect(page.locator("#rooms .empty")).to_contain_text("talkroom createroom")
+
+    room = server.create_room("standup", "Daily notes")
+    await page.goto("/")
+    await open_room(page, server, room)
+    await expect(page.locator("#messages .empty-room")).to_be_visible()
+
+    poster = Browser(server)
+    assert (await poster.register("dave")).status_code == 303
+    post = f"/api/rooms/{room}/messages"
+    assert (await poster.api("POST", post, json={"text": "before 1"})).status_code == 201
+    await send(page, "before 2")
+    await expect(page.locator("#messages .msg")).to_have_count(2)
+    await expect(page.locator("#messages .empty-room")).to_be_hidden()
+
+    banner = page.locator("#connection")
+    button = page.locator("#send-form button[type=submit]")
+    await expect(banner).to_be_hidden()
+    await asyncio.to_thread(server.stop)
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("Reconnecting")
+    await expect(button).to_be_disabled()
+    # Enter does nothing while offline; the text stays in the box.
+    await page.fill("#message-input", "typed while offline")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#message-input")).to_have_value("typed while offline")
+
+    await asyncio.to_thread(server.start)
+    await poster.client.aclose()
+    poster.client = type(poster.client)(base_url=server.base, cookies=poster.client.cookies)
+    for n in range(1, 6):
+        response = await poster.api("POST", post, json={"text": f"meanwhile {n}"})
+        assert response.status_code == 201, response.text
+    offline_when_posted = await banner.is_visible()
+
+    # The page reconnects by itself and shows what it missed, once, in order.
+    await expect(banner).to_be_hidden(timeout=15_000)
+    await expect(button).to_be_enabled()
+    await page.keyboard.press("Enter")  # the text kept in the box goes now
+    await expect(page.locator("#message-input")).to_have_value("")
+    assert (await poster.api("POST", post, json={"text": "after"})).status_code == 201
+    await expect(page.locator("#messages .msg")).to_have_count(9)
+
+    expected = await api_texts(poster, room)
+    assert [text for _, text in expected] == [
+        "before 1",
+        "before 2",
+        *(f"meanwhile {n}" for n in range(1, 6)),
+        "typed while offline",
+        "after",
+    ]
+    assert await message_ids(page) == [id_ for id_, _ in expected]
+    shown = await page.locator("#messages .msg .text").all_inner_texts()
+    assert shown == [text for _, text in expected]
+    print(f"messages posted while the page was still offline: {offline_when_posted}")
+
+    await page.reload()  # the same conversation, from its very start
+    await expect(page.locator("#messages .start")).to_contain_text("start of standup")
+    assert await message_ids(page) == [id_ for id_, _ in expected]
+
+    await poster.close()
+    assert_clean(watch, allowed=OUTAGE_NOISE)

@@ -1,0 +1,72 @@
+"""`alembic upgrade head` on an empty database gives exactly the models' schema."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from support import postgres_url
+
+from app.db import create_engine, upgrade_database
+from app.models import Base
+from app.settings import Settings
+
+
+async def schema_diff(settings: Settings) -> list[object]:
+    engine = create_engine(settings)
+
+    def diff(connection: object) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})  # type: ignore[arg-type]
+        return compare_metadata(context, Base.metadata)
+
+    async with engine.connect() as connection:
+        result = await connection.run_sync(diff)
+    await engine.dispose()
+    return result
+
+
+def test_sqlite_upgrade_matches_models(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    upgrade_database(settings)
+    assert asyncio.run(schema_diff(settings)) == []
+    upgrade_database(settings)  # a second run is a no-op
+
+
+def test_postgres_upgrade_matches_models(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    upgrade_database(settings)
+    assert asyncio.run(schema_diff(settings)) == []
+
+
+def test_cli_refuses_a_bad_database_url_without_a_traceback(tmp_path: Path) -> None:
+    from support import Server, server_env
+
+    srv = Server(0, server_env(tmp_path, database_url="mysql://nope"), tmp_path / "log")
+    result = srv.cli("migrate", check=False)
+    assert result.returncode == 1
+    assert "TALKROOM_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workers_without_redis_are_refused(tmp_path: Path) -> None:
+    from support import Server, server_env
+
+    srv = Server(0, server_env(tmp_path), tmp_path / "log")
+    result = srv.cli("serve", "--workers", "2", check=False)
+    assert result.returncode == 1
+    assert "TALKROOM_REDIS_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("env", ["production"])
+def test_production_without_a_secret_refuses_to_start(tmp_path: Path, env: str) -> None:
+    from support import Server, server_env
+
+    srv = Server(0, server_env(tmp_path, env=env), tmp_path / "log")
+    result = srv.cli("migrate", check=False)
+    assert result.returncode == 1
+    assert "TALKROOM_SECRET_KEY" in result.stderr

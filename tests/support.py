@@ -1,0 +1,268 @@
+"""Real servers on real ports, and clients that talk to them like a browser does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+MESSAGE_RE = re.compile(r'<article class="msg" id="message-(\d+)" data-seq="(\d+)"')
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "correct horse battery"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A ``talkroom serve`` process on its own port."""
+
+    port: int
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return self.base
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def cli(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            cwd=ROOT,
+            timeout=60,
+        )
+
+    def start(self, *extra: str) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app", "serve", "--port", str(self.port), *extra],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def stop(self, sig: int | None = None) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None
+        if sig is None:
+            self.process.terminate()
+        else:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=5)
+
+    def create_room(self, name: str, description: str = "") -> int:
+        out = self.cli("createroom", name, "--description", description).stdout
+        return int(re.search(r"\(id (\d+)\)", out).group(1))  # type: ignore[union-attr]
+
+
+def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALKROOM_")}
+    env["TALKROOM_DATA_DIR"] = str(data_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    for key, value in settings.items():
+        env[f"TALKROOM_{key.upper()}"] = value
+    return env
+
+
+@contextmanager
+def running_server(data_dir: Path, port: int | None = None, **settings: str) -> Iterator[Server]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = Server(port or free_port(), server_env(data_dir, **settings), data_dir / "server.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Browser:
+    """One browser profile: its cookies, its CSRF token, its sockets."""
+
+    server: Server
+    client: httpx.AsyncClient = field(init=False)
+    csrf: str = ""
+    username: str = ""
+
+    def __post_init__(self) -> None:
+        self.client = httpx.AsyncClient(base_url=self.server.base, timeout=20)
+
+    async def fetch_csrf(self, path: str = "/register") -> str:
+        response = await self.client.get(path)
+        self.csrf = CSRF_RE.search(response.text).group(1)  # type: ignore[union-attr]
+        return self.csrf
+
+    async def register(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        await self.fetch_csrf()
+        self.username = username
+        return await self.client.post(
+            "/register", data={"username": username, "password": password, "csrf_token": self.csrf}
+        )
+
+    async def login(self, username: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
+        await self.fetch_csrf("/login")
+        self.username = username
+        data = {"username": username, "password": password, "csrf_token": self.csrf, **extra}
+        return await self.client.post("/login", data=data)
+
+    @property
+    def cookie_header(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.client.cookies.jar)
+
+    async def socket(
+        self, room_id: int, *, after: int | None = None, origin: str | None = "", **kwargs: Any
+    ) -> websockets.ClientConnection:
+        path = f"/ws/rooms/{room_id}" + (f"?after={after}" if after is not None else "")
+        headers = {"Cookie": self.cookie_header}
+        return await websockets.connect(
+            self.server.ws_url(path),
+            additional_headers=headers,
+            origin=self.server.origin if origin == "" else origin,  # type: ignore[arg-type]
+            max_size=None,
+            **kwargs,
+        )
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"X-CSRF-Token": self.csrf, **kwargs.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class Inbox:
+    """Everything one socket received, with helpers to wait for what a test expects."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.frames: list[str] = []
+
+    async def _next(self, timeout: float) -> str:
+        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        text = frame if isinstance(frame, str) else frame.decode()
+        self.frames.append(text)
+        return text
+
+    async def wait_for(self, needle: str | re.Pattern[str], timeout: float = 5) -> str:
+        """The first new frame matching ``needle``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"no frame matching {needle!r}; got {self.frames[-5:]}")
+            frame = await self._next(left)
+            if (needle in frame) if isinstance(needle, str) else needle.search(frame):
+                return frame
+
+    async def drain(self, quiet: float = 0.3) -> list[str]:
+        """Frames that arrive until the socket is quiet for ``quiet`` seconds."""
+        got: list[str] = []
+        while True:
+            try:
+                got.append(await self._next(quiet))
+            except TimeoutError:
+                return got
+
+    def messages(self) -> list[tuple[int, int]]:
+        """(id, seq) of every chat message received, in arrival order."""
+        return [(int(i), int(s)) for f in self.frames for i, s in MESSAGE_RE.findall(f)]
+
+    async def wait_messages(self, count: int, timeout: float = 10) -> list[tuple[int, int]]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.messages()) < count:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"got {len(self.messages())} of {count} messages")
+            try:
+                await self._next(left)
+            except TimeoutError:
+                continue
+        return self.messages()
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)
+
+
+PG_ADMIN_URL = os.environ.get(
+    "TALKROOM_TEST_POSTGRES", "postgresql://postgres:postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_url(database: str) -> str:
+    """A fresh, empty PostgreSQL database for one test; skips (or fails in CI) without one."""
+    import asyncpg
+    import pytest
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(recreate())
+    except (OSError, asyncpg.PostgresError) as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{database}"

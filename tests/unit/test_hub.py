@@ -1,0 +1,123 @@
+"""Per-connection delivery: seq order, no duplicates, gaps repaired from the source."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.websockets import WebSocketState
+
+from app.events import Event
+from app.hub import Connection
+
+
+class RecordingSocket:
+    """Stands in for the transport only; the ordering logic under test is real."""
+
+    application_state = WebSocketState.CONNECTED
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: int | None = None
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+    async def close(self, code: int) -> None:
+        self.closed = code
+
+
+def stored(seqs: range) -> dict[int, str]:
+    return {seq: f"<m {seq}>" for seq in seqs}
+
+
+def make(
+    history: dict[int, str], cursor: int = 0, outbox: int = 100
+) -> tuple[Connection, RecordingSocket]:
+    socket = RecordingSocket()
+
+    async def catch_up(room_id: int, after: int) -> tuple[str, int] | None:
+        missed = [seq for seq in sorted(history) if seq > after]
+        if not missed:
+            return None
+        return "".join(history[s] for s in missed), missed[-1]
+
+    conn = Connection(
+        socket,  # type: ignore[arg-type]
+        room_id=1,
+        user_id=1,
+        username="u",
+        catch_up=catch_up,
+        outbox_size=outbox,
+    )
+    conn.cursor = cursor
+    return conn, socket
+
+
+def message(seq: int) -> Event:
+    return Event("message", f"<m {seq}>", seq)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_in_order_events_are_sent_once() -> None:
+    conn, socket = make({})
+    conn.start()
+    for seq in (1, 2, 2, 3, 1):
+        conn.offer(message(seq))
+    await settle()
+    assert socket.sent == ["<m 1>", "<m 2>", "<m 3>"]
+    await conn.stop()
+
+
+async def test_a_gap_is_repaired_before_the_next_event() -> None:
+    conn, socket = make(stored(range(1, 6)), cursor=1)
+    conn.start()
+    conn.offer(message(4))  # 2 and 3 were lost by pub/sub
+    conn.offer(message(2))  # late duplicate
+    conn.offer(message(5))
+    await settle()
+    assert "".join(socket.sent) == "<m 2><m 3><m 4><m 5>"
+    assert conn.cursor == 5
+    await conn.stop()
+
+
+async def test_catch_up_first_then_live_without_doubles() -> None:
+    history = stored(range(1, 8))
+    conn, socket = make(history, cursor=3)
+    conn.offer(message(6))  # arrived while connecting
+    conn.offer(message(7))
+    conn.start()
+    await settle()
+    assert "".join(socket.sent) == "<m 4><m 5><m 6><m 7>"
+    await conn.stop()
+
+
+async def test_resync_pulls_whatever_was_missed() -> None:
+    history = stored(range(1, 3))
+    conn, socket = make(history, cursor=2)
+    conn.start()
+    history.update(stored(range(3, 5)))
+    conn.offer(Event("resync"))
+    await settle()
+    assert "".join(socket.sent) == "<m 3><m 4>"
+    await conn.stop()
+
+
+async def test_full_outbox_closes_with_1013() -> None:
+    conn, socket = make({}, outbox=3)  # not started: nothing drains
+    for seq in range(1, 6):
+        conn.offer(message(seq))
+    await settle()
+    assert socket.closed == 1013
+
+
+async def test_notices_pass_through_unordered() -> None:
+    conn, socket = make({})
+    conn.start()
+    conn.offer(Event("notice", "<p>hi</p>"))
+    await settle()
+    assert socket.sent == ["<p>hi</p>"]
+    await conn.stop()
