@@ -1,0 +1,124 @@
+"""CPU, memory and event-loop lag meters, and percentiles.
+
+The loadgen measures itself as carefully as the server: a saturated loadgen
+(CPU near 100 %, loop lag in the tens of ms) makes every server look slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """A server and its children: uvicorn --workers N forks, and N workers do the work."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def rss_bytes(pid: int | None) -> int:
+    if not pid:
+        return 0
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+def busy_seconds() -> float:
+    """CPU time the whole machine spent busy, summed over cores."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+@dataclass
+class Window:
+    """CPU use of the server, of this loadgen and of everything else over one window."""
+
+    server_pid: int | None
+    start_wall: float = 0.0
+    start_server: float = 0.0
+    start_self: float = 0.0
+    start_busy: float = 0.0
+    rss_max: int = 0
+
+    def __post_init__(self) -> None:
+        self.start_wall = time.perf_counter()
+        self.start_server = cpu_seconds(tree(self.server_pid)) if self.server_pid else 0.0
+        self.start_self = cpu_seconds([psutil.Process(os.getpid())])
+        self.start_busy = busy_seconds()
+
+    def sample_rss(self) -> None:
+        self.rss_max = max(self.rss_max, rss_bytes(self.server_pid))
+
+    def finish(self) -> dict[str, float]:
+        wall = max(time.perf_counter() - self.start_wall, 1e-9)
+        server = (cpu_seconds(tree(self.server_pid)) - self.start_server) if self.server_pid else 0
+        me = cpu_seconds([psutil.Process(os.getpid())]) - self.start_self
+        busy = busy_seconds() - self.start_busy
+        rss = rss_bytes(self.server_pid)
+        self.rss_max = max(self.rss_max, rss)
+        return {
+            "server_cpu_pct": round(100 * server / wall, 1),
+            "loadgen_cpu_pct": round(100 * me / wall, 1),
+            # Anything else on the machine (other engineers' tests): a noise gauge.
+            "other_cpu_pct": round(max(0.0, 100 * (busy - server - me) / wall), 1),
+            "server_rss_mb": round(rss / 2**20, 1),
+            "server_rss_max_mb": round(self.rss_max / 2**20, 1),
+        }
+
+
+@dataclass
+class LoopLag:
+    """A 10 ms ticker: how late it wakes up is how late every frame is read."""
+
+    period: float = 0.01
+    lags_ms: list[float] = field(default_factory=list)
+    running: bool = True
+
+    def reset(self) -> None:
+        self.lags_ms = []
+
+    async def run(self, window_of: list[Window | None], max_seconds: float) -> None:
+        deadline = time.perf_counter() + max_seconds
+        ticks = 0
+        while self.running and time.perf_counter() < deadline:
+            before = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.lags_ms.append((time.perf_counter() - before - self.period) * 1000)
+            ticks += 1
+            window = window_of[0]
+            if window is not None and ticks % 50 == 0:  # RSS every 0.5 s is plenty
+                window.sample_rss()
+
+    def summary(self) -> dict[str, float]:
+        lags = sorted(self.lags_ms)
+        return {
+            "loop_lag_p99_ms": round(percentile(lags, 0.99), 2),
+            "loop_lag_max_ms": round(lags[-1] if lags else 0.0, 2),
+        }
