@@ -23,6 +23,10 @@ from app.settings import Settings
 
 SESSION_COOKIE = "talkroom_session"
 CSRF_COOKIE = "talkroom_csrf"
+# Over https the cookies carry this prefix: browsers then keep them only when they
+# are Secure, have Path=/ and no Domain, so a sibling subdomain (or a network
+# attacker over plain http) cannot plant or overwrite them.
+HOST_PREFIX = "__Host-"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 MIN_PASSWORD = 8
 # Longer passwords are refused before hashing, so a 1 MB "password" costs nothing.
@@ -35,10 +39,19 @@ class AuthError(Exception):
     """A problem the user caused and can fix; the message is shown to them."""
 
 
+class WrongPassword(AuthError):
+    def __init__(self) -> None:
+        super().__init__("The current password is wrong.")
+
+
 def check_username(username: str) -> str:
     if not USERNAME_RE.fullmatch(username):
         raise AuthError("Usernames are 3–32 characters: letters, digits, _ . and -.")
     return username
+
+
+def cookie_name(base: str, *, secure: bool) -> str:
+    return HOST_PREFIX + base if secure else base
 
 
 def check_password(password: str) -> str:
@@ -163,6 +176,22 @@ async def start_session(db: Database, settings: Settings, user: User) -> str:
 async def end_session(db: Database, session_id: str) -> None:
     async with db.write() as session:
         await session.execute(delete(Session).where(Session.id == session_id))
+
+
+async def change_password(
+    db: Database, passwords: Passwords, user: User, *, current: str, new: str
+) -> None:
+    """Check the current password, store the new one and end every session of the
+    user; the caller starts a fresh one for the browser that asked."""
+    check_password(new)
+    async with db.read() as session:
+        hashed = await session.scalar(select(User.password_hash).where(User.id == user.id))
+    if hashed is None or not await passwords.verify(current, hashed):
+        raise WrongPassword()
+    new_hash = await passwords.hash(new)
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
+        await session.execute(delete(Session).where(Session.user_id == user.id))
 
 
 async def session_user(db: Database, settings: Settings, session_id: str | None) -> User | None:

@@ -74,8 +74,14 @@ async def delete_user(
     if not result.rowcount:  # type: ignore[attr-defined]
         raise UserNotFound()
     logger.info("Removed user %s.", user_id)
+    await close_sockets(broker, user_id)
+
+
+async def close_sockets(broker: Broker, user_id: int) -> None:
+    """Close the user's open sockets on every worker with 1008: a socket checks the
+    session only at its handshake, so ending sessions alone would leave them open."""
     try:
         close = Event("close", str(user_id), WS_1008_POLICY_VIOLATION)
         await broker.publish(LOBBY, close.encode())
     except Exception:
-        logger.warning("Could not close the sockets of removed user %s.", user_id, exc_info=True)
+        logger.warning("Could not close the sockets of user %s.", user_id, exc_info=True)

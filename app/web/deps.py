@@ -17,6 +17,7 @@ from app.auth import (
     SESSION_COOKIE,
     Passwords,
     Signer,
+    cookie_name,
     new_token,
     session_user,
     tokens_match,
@@ -68,6 +69,25 @@ def get_passwords(conn: HTTPConnection) -> Passwords:
     return conn.app.state.passwords
 
 
+def is_secure(conn: HTTPConnection) -> bool:
+    """Served over https: uvicorn sets the scheme from X-Forwarded-Proto when the
+    proxy is one it trusts (--forwarded-allow-ips, loopback by default)."""
+    return conn.url.scheme in ("https", "wss")
+
+
+def session_cookie_name(conn: HTTPConnection) -> str:
+    return cookie_name(SESSION_COOKIE, secure=is_secure(conn))
+
+
+def csrf_cookie_name(conn: HTTPConnection) -> str:
+    return cookie_name(CSRF_COOKIE, secure=is_secure(conn))
+
+
+def session_id(conn: HTTPConnection) -> str | None:
+    """The session id in this request's signed cookie, if any."""
+    return conn.app.state.signer.session_id(conn.cookies.get(session_cookie_name(conn)))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
 ChatDep = Annotated[Chat, Depends(get_chat)]
@@ -80,8 +100,7 @@ async def cookie_user(conn: HTTPConnection) -> User | None:
     """The user of the session cookie, looked up once per request."""
     if "user" not in conn.scope.setdefault("state", {}):
         state = conn.app.state
-        session_id = state.signer.session_id(conn.cookies.get(SESSION_COOKIE))
-        conn.state.user = await session_user(state.db, state.settings, session_id)
+        conn.state.user = await session_user(state.db, state.settings, session_id(conn))
     return conn.state.user
 
 
@@ -163,7 +182,7 @@ PageAdmin = Annotated[User, Depends(page_admin)]
 
 def csrf_token(conn: HTTPConnection) -> str:
     """This browser's CSRF token, from its cookie or new (the response sets the cookie)."""
-    token = conn.app.state.signer.csrf_token(conn.cookies.get(CSRF_COOKIE))
+    token = conn.app.state.signer.csrf_token(conn.cookies.get(csrf_cookie_name(conn)))
     if token is None:
         token = conn.scope.setdefault("state", {}).get("new_csrf")
         if token is None:
@@ -180,9 +199,9 @@ async def csrf_protect(conn: HTTPConnection) -> None:
         return
     if conn.headers.get("authorization", "").lower().startswith("bearer "):
         return
-    if conn.url.path.startswith("/api/") and SESSION_COOKIE not in conn.cookies:
+    if conn.url.path.startswith("/api/") and session_cookie_name(conn) not in conn.cookies:
         return  # no ambient credentials to abuse: the API answers 401 itself
-    expected = conn.app.state.signer.csrf_token(conn.cookies.get(CSRF_COOKIE))
+    expected = conn.app.state.signer.csrf_token(conn.cookies.get(csrf_cookie_name(conn)))
     given = conn.headers.get("x-csrf-token")
     if given is None and isinstance(conn, Request):
         content_type = conn.headers.get("content-type", "")

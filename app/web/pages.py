@@ -12,6 +12,7 @@ from app import auth
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.chat import oldest_first
 from app.render import render
+from app.users import close_sockets
 from app.web.deps import (
     ChatDep,
     DbDep,
@@ -21,6 +22,8 @@ from app.web.deps import (
     RoomDep,
     SettingsDep,
     csrf_token,
+    is_secure,
+    session_id,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -39,14 +42,19 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     return response
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+def set_cookie(
+    request: Request, response: Response, base: str, value: str, *, max_age: int | None = None
+) -> None:
+    """Set one of our cookies; over https it is Secure and named with ``__Host-``."""
+    secure = is_secure(request)
     response.set_cookie(
-        name,
+        auth.cookie_name(base, secure=secure),
         value,
-        max_age=request.app.state.settings.session_max_age,
+        max_age=request.app.state.settings.session_max_age if max_age is None else max_age,
+        path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
 
 
@@ -64,12 +72,12 @@ def safe_next(target: str | None) -> str:
 
 async def start_login(request: Request, user: auth.User, target: str) -> RedirectResponse:
     state = request.app.state
-    old = state.signer.session_id(request.cookies.get(SESSION_COOKIE))
+    old = session_id(request)
     if old:
         await auth.end_session(state.db, old)
-    session_id = await auth.start_session(state.db, state.settings, user)
+    new = await auth.start_session(state.db, state.settings, user)
     response = RedirectResponse(target, status_code=303)
-    set_cookie(request, response, SESSION_COOKIE, state.signer.session_cookie(session_id))
+    set_cookie(request, response, SESSION_COOKIE, state.signer.session_cookie(new))
     return response
 
 
@@ -128,12 +136,50 @@ async def login(
 
 @router.post("/logout")
 async def logout(request: Request, db: DbDep) -> RedirectResponse:
-    session_id = request.app.state.signer.session_id(request.cookies.get(SESSION_COOKIE))
-    if session_id:
-        await auth.end_session(db, session_id)
+    ending = session_id(request)
+    if ending:
+        await auth.end_session(db, ending)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    # Deleting a __Host- cookie takes the same Secure flag and path that set it.
+    set_cookie(request, response, SESSION_COOKIE, "", max_age=0)
     return response
+
+
+@router.get("/account")
+async def account_page(request: Request, user: PageUser, changed: bool = False) -> HTMLResponse:
+    notice = "Password changed. Every other session was logged out." if changed else None
+    return page(request, "account.html", error=None, notice=notice)
+
+
+@router.post("/account/password")
+async def change_password(
+    request: Request,
+    user: PageUser,
+    db: DbDep,
+    passwords: PasswordsDep,
+    current_password: FormStr,
+    new_password: FormStr,
+) -> Response:
+    """A new password ends every session of the user, this one included, and closes
+    their sockets; this browser gets a fresh session so it stays logged in."""
+    throttle = request.app.state.login_throttle
+    account = user.username_key
+    address = request.client.host if request.client else "?"
+    wait = throttle.retry_after(account=account, address=address)
+    if wait:
+        # Guessing the current password from a stolen session is guessing a login.
+        error = f"Too many wrong passwords; try again in {int(wait) + 1} s."
+        response = page(request, "account.html", 429, error=error, notice=None)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    try:
+        await auth.change_password(db, passwords, user, current=current_password, new=new_password)
+    except AuthError as exc:
+        if isinstance(exc, auth.WrongPassword):
+            throttle.failed(account=account, address=address)
+        return page(request, "account.html", 400, error=str(exc), notice=None)
+    await close_sockets(request.app.state.hub.broker, user.id)
+    return await start_login(request, user, "/account?changed=1")
 
 
 async def chat_context(chat: ChatDep, room: Any = None) -> dict[str, Any]:

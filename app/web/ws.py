@@ -15,12 +15,13 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from app import render
-from app.auth import SESSION_COOKIE, session_user
+from app.auth import session_user
 from app.chat import Chat, ChatError
 from app.events import Event
 from app.hub import WS_1008_POLICY_VIOLATION, Connection
 from app.models import User
 from app.settings import Settings
+from app.web.deps import session_id
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -84,8 +85,7 @@ async def room_socket(websocket: WebSocket, room_id: int) -> None:
         await websocket.close(WS_1008_POLICY_VIOLATION)
         return
     await websocket.accept()
-    session_id = state.signer.session_id(websocket.cookies.get(SESSION_COOKIE))
-    user = await session_user(state.db, state.settings, session_id)
+    user = await session_user(state.db, state.settings, session_id(websocket))
     chat: Chat = state.chat
     room = await chat.room(room_id) if user else None
     if user is None or room is None:
