@@ -35,11 +35,18 @@ class FrameError(Exception):
 
 
 def normalize_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+    """scheme://host:port, or "" for anything that is not a plain origin (a browser
+    never sends a user, path or query in Origin; a bad port raises ValueError)."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        port = parts.port
+    except ValueError:
         return ""
-    port = parts.port or DEFAULT_PORTS[parts.scheme]
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return ""
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return ""
+    return f"{parts.scheme}://{parts.hostname}:{port or DEFAULT_PORTS[parts.scheme]}"
 
 
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
