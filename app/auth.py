@@ -148,8 +148,14 @@ async def create_user(
 async def authenticate(
     db: Database, passwords: Passwords, *, username: str, password: str
 ) -> User | None:
-    async with db.read() as session:
-        user = await session.scalar(select(User).where(User.username_key == username.casefold()))
+    user = None
+    # A name no account can have (a NUL byte would even fail on PostgreSQL) is not
+    # looked up, but the password is still hashed: the answer takes as long.
+    if USERNAME_RE.fullmatch(username):
+        async with db.read() as session:
+            user = await session.scalar(
+                select(User).where(User.username_key == username.casefold())
+            )
     hashed = user.password_hash if user else None
     if await passwords.verify(password, hashed):
         return user

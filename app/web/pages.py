@@ -113,7 +113,8 @@ async def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     throttle = request.app.state.login_throttle
-    account = username.strip().casefold()
+    # Capped: the throttle keeps a key per failed name, and names are at most 32 long.
+    account = username.strip().casefold()[:64]
     address = request.client.host if request.client else "?"
     wait = throttle.retry_after(account=account, address=address)
     if wait:
