@@ -12,6 +12,11 @@ then repairs every local connection from the database, so what was published
 while nobody listened is delivered (once: each connection's seq cursor drops
 doubles).
 
+Redis keys live in numbered databases, but pub/sub channels are shared by the
+whole server: channels carry the database number (``talkroom:3:room:1``), so
+two deployments on one Redis, told apart by ``/3`` and ``/4`` in their URLs,
+never hear each other's rooms.
+
 redis-py would reconnect a pub/sub connection by itself and resubscribe
 silently; we turn its retries off on that connection, because a silent
 reconnect hides exactly the gap that must be repaired.
@@ -64,6 +69,7 @@ class RedisBroker:
         self._listen_client = redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=10, retry=Retry(NoBackoff(), 0)
         )
+        self._prefix = f"talkroom:{self._redis.connection_pool.connection_kwargs.get('db', 0)}:"
         self._channels: Counter[str] = Counter()
         self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()  # one command at a time on the pub/sub connection
@@ -102,7 +108,7 @@ class RedisBroker:
                 self._confirmed.pop(channel, None)
                 return
             try:
-                await self._pubsub.subscribe(channel)
+                await self._pubsub.subscribe(self._prefix + channel)
             except (RedisError, OSError):
                 logger.warning("Could not subscribe %s; it follows on reconnect.", channel)
                 self._confirmed.pop(channel, None)
@@ -123,12 +129,12 @@ class RedisBroker:
             if self._pubsub is None or not self._connected.is_set():
                 return
             try:
-                await self._pubsub.unsubscribe(channel)
+                await self._pubsub.unsubscribe(self._prefix + channel)
             except (RedisError, OSError):
                 logger.warning("Could not unsubscribe %s.", channel)
 
     async def publish(self, channel: str, data: bytes) -> None:
-        await self._redis.publish(channel, data)
+        await self._redis.publish(self._prefix + channel, data)
 
     async def next_published(self) -> tuple[str, bytes]:
         return await self._queue.get()
@@ -174,7 +180,7 @@ class RedisBroker:
         async with self._lock:
             pubsub = self._listen_client.pubsub()
             try:
-                channels = list(self._channels) or ["talkroom:keepalive"]
+                channels = [self._prefix + c for c in self._channels or ["keepalive"]]
                 await pubsub.subscribe(*channels)
                 # Redis runs one SUBSCRIBE command whole: its first confirmation
                 # means every channel in it is live.
@@ -216,10 +222,11 @@ class RedisBroker:
 
     def _handle(self, reply: dict[str, Any]) -> None:
         kind = reply["type"]
+        channel = reply["channel"].decode().removeprefix(self._prefix)
         if kind == "message":
-            self._put((reply["channel"].decode(), reply["data"]))
+            self._put((channel, reply["data"]))
         elif kind == "subscribe":
-            future = self._confirmed.pop(reply["channel"].decode(), None)
+            future = self._confirmed.pop(channel, None)
             if future and not future.done():
                 future.set_result(None)
 

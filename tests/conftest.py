@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import Browser, Server, running_server
+from support import Browser, Server, drop_created_databases, running_server
 
 _names = itertools.count()
 
@@ -48,3 +48,7 @@ async def make_user(server: Server) -> AsyncIterator[Callable[..., Awaitable[Bro
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_created_databases()

@@ -236,6 +236,25 @@ class Inbox:
         return self.messages()
 
 
+def database_url(server: Server) -> str:
+    """The SQLAlchemy URL ``server`` stores its data in."""
+    default = Path(server.env["TALKROOM_DATA_DIR"]) / "talkroom.db"
+    return server.env.get("TALKROOM_DATABASE_URL", f"sqlite+aiosqlite:///{default}")
+
+
+async def query(server: Server, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows straight from ``server``'s database, SQLite or PostgreSQL alike."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url(server))
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(sql), params)]
+    finally:
+        await engine.dispose()
+
+
 def which(name: str) -> str | None:
     return shutil.which(name)
 
@@ -245,24 +264,46 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
-def postgres_url(database: str) -> str:
-    """A fresh, empty PostgreSQL database for one test; skips (or fails in CI) without one."""
+# Databases this test run made; dropped when it ends (see conftest.py).
+CREATED_DATABASES: list[str] = []
+
+
+async def _admin(*statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def postgres_url(name: str) -> str:
+    """A fresh, empty PostgreSQL database for one test; skips (or fails in CI) without one.
+    The name carries this process's id, so test runs side by side never share one."""
     import asyncpg
     import pytest
 
-    async def recreate() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{database}"')
-        finally:
-            await conn.close()
-
+    database = f"{name}_{os.getpid()}"
     try:
-        asyncio.run(recreate())
+        asyncio.run(
+            _admin(
+                f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
+                f'CREATE DATABASE "{database}"',
+            )
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         if in_ci():
             raise
         pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+    CREATED_DATABASES.append(database)
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     return f"{base}/{database}"
+
+
+def drop_created_databases() -> None:
+    drops = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in CREATED_DATABASES]
+    if drops:
+        asyncio.run(_admin(*drops))
+    CREATED_DATABASES.clear()

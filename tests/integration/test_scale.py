@@ -305,3 +305,37 @@ async def test_a_redis_restart_loses_no_message(tmp_path: Path, restart_db: str)
             await bob.close()
     finally:
         redis_server.stop()
+
+
+async def test_two_deployments_on_one_redis_never_hear_each_other(tmp_path: Path) -> None:
+    """Pub/sub channels ignore Redis database numbers; ours carry them, so two sites
+    on one Redis (``/13`` and ``/14``), each with its own room 1, stay apart."""
+    from support import running_server
+
+    first, second = redis_db(13), redis_db(14)
+    with (
+        running_server(tmp_path / "one", redis_url=first) as one,
+        running_server(tmp_path / "two", redis_url=second) as two,
+    ):
+        rooms = [one.create_room("lobby"), two.create_room("lobby")]
+        assert rooms == [1, 1]
+        alice, bob = await user_on(one, "site-one"), await user_on(two, "site-two")
+        wa, wb = await alice.socket(1, after=0), await bob.socket(1, after=0)
+        a_in, b_in = Inbox(wa), Inbox(wb)
+        await wa.send(send("only for site one"))
+        await a_in.wait_messages(1)
+        await wb.send(send("only for site two"))
+        await b_in.wait_messages(1)
+        await a_in.drain(0.5)
+        await b_in.drain(0.5)
+        assert "only for site two" not in "".join(a_in.frames) and "site-two" not in "".join(
+            a_in.frames
+        )
+        assert "only for site one" not in "".join(b_in.frames) and "site-one" not in "".join(
+            b_in.frames
+        )
+        assert len(a_in.messages()) == len(b_in.messages()) == 1
+        for ws in (wa, wb):
+            await ws.close()
+        await alice.close()
+        await bob.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import PASSWORD, Server, running_server
+from support import PASSWORD, Server, postgres_url, running_server
 
 from app.auth import CSRF_COOKIE, SESSION_COOKIE
 
@@ -84,10 +84,14 @@ def login(server: Server, username: str) -> dict[str, dict[str, str]]:
     }
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Server:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Server:
     # The default rate limit stays on, so 429 answers are part of what is checked.
-    with running_server(tmp_path_factory.mktemp("fuzzed")) as server:
+    # PostgreSQL refuses what SQLite lets by (ids past 32 bits, NUL in text): fuzz both.
+    settings = {}
+    if request.param == "postgres":
+        settings["database_url"] = postgres_url("talkroom_fuzzed")
+    with running_server(tmp_path_factory.mktemp("fuzzed"), **settings) as server:
         server.cli("createuser", "boss", "--admin", "--password-stdin", stdin=PASSWORD)
         server.cli("createuser", "pleb", "--password-stdin", stdin=PASSWORD)
         server.create_room("general", "For the fuzzers")

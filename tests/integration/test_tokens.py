@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
-from pathlib import Path
 
 import httpx
-from support import Server
+from support import Server, query
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def stored_tokens(server: Server) -> list[tuple[int, str, str]]:
-    database = Path(server.env["TALKROOM_DATA_DIR"]) / "talkroom.db"
-    with sqlite3.connect(database) as db:
-        return db.execute("SELECT id, token_hash, prefix FROM api_tokens").fetchall()
+async def stored_tokens(server: Server) -> list[tuple[int, str, str]]:
+    return await query(server, "SELECT id, token_hash, prefix FROM api_tokens")
 
 
 async def test_token_lifecycle(server: Server, make_user, room: int) -> None:
@@ -29,7 +25,7 @@ async def test_token_lifecycle(server: Server, make_user, room: int) -> None:
     assert re.fullmatch(r"tr_[A-Za-z0-9_-]{40,}", token), created.stdout
     token_id = int(re.search(r"Token (\d+)", created.stdout).group(1))  # type: ignore[union-attr]
     # Only a hash is kept: the token itself is nowhere in the database.
-    rows = {row[0]: row for row in stored_tokens(server)}
+    rows = {row[0]: row for row in await stored_tokens(server)}
     assert rows[token_id][1] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in repr(list(rows.values()))
     second = server.cli("token", alice.username).stdout.strip().splitlines()[-1]
