@@ -1,4 +1,5 @@
-# Sourced by scripts/run and scripts/test: make .venv and install the project
+# Sourced by scripts/run and scripts/test with one argument, the extra to install
+# ("" for none, "test"): make .venv and install the project
 # into it when pyproject.toml changed since the last install.
 python=${PYTHON:-python3}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
