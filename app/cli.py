@@ -87,6 +87,8 @@ def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
         ws="websockets",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
         proxy_headers=True,
         timeout_graceful_shutdown=5,
         log_level="info",

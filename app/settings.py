@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     resync_limit: int = 500
     outbox_size: int = 256
     sockets_per_user: int = 20
+    # uvicorn pings every socket this often and closes it when no pong comes back in
+    # time: a peer that vanished without closing (a laptop lid, a dead NAT) is let go.
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
 
     session_max_age: int = 14 * 24 * 3600
     session_idle: int = 3 * 24 * 3600

@@ -1,0 +1,139 @@
+"""Abuse: a peer that vanished without closing, and a client that stops reading.
+
+No timings are asserted: each test waits (with a generous bound) for what must
+happen and checks what was delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from scale_support import metric, scrape, user_on
+from support import Browser, Inbox, Server, running_server
+from websockets.exceptions import ConnectionClosed
+
+
+def silent_socket(srv: Server, path: str, cookie: str) -> socket.socket:
+    """A WebSocket handshake over a bare TCP socket that then never reads or writes,
+    so it never answers a ping: a peer that is gone without a goodbye."""
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Cookie: {cookie}\r\n\r\n"
+    )
+    sock.sendall(request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the TCP connection."""
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    return got
+
+
+async def test_a_socket_that_never_answers_pings_is_closed(tmp_path: Path) -> None:
+    with running_server(tmp_path, ws_ping_interval="0.5", ws_ping_timeout="0.5") as srv:
+        room = srv.create_room("idle")
+        gone, alive = await user_on(srv, "gone_peer"), await user_on(srv, "alive_peer")
+        watcher = Inbox(await alive.socket(room))  # answers pings by itself
+        await watcher.wait_for('id="members"')
+        silent = silent_socket(srv, f"/ws/rooms/{room}", gone.cookie_header)
+        await watcher.wait_for(f'data-notice="join" data-user="{gone.username}"')
+        # Let go by the server: its leave goes out, and its TCP connection is closed.
+        await watcher.wait_for(f'data-notice="leave" data-user="{gone.username}"', timeout=20)
+        received = await asyncio.to_thread(read_until_closed, silent)
+        assert b"\x89" in received  # it was pinged (opcode 0x9) before it was let go
+        silent.close()
+        # The peer that answers its pings is still there.
+        await alive.api("POST", f"/api/rooms/{room}/messages", json={"text": "still on"})
+        await watcher.wait_for("still on")
+        await watcher.ws.close()
+        for browser in (gone, alive):
+            await browser.close()
+
+
+async def stuck_socket(browser: Browser, room: int) -> websockets.ClientConnection:
+    """A socket whose client stops reading once it has joined: a tiny receive buffer,
+    reading paused, and no keepalive of its own."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", browser.server.port))
+    ws = await websockets.connect(
+        browser.server.ws_url(f"/ws/rooms/{room}"),
+        sock=sock,
+        additional_headers={"Cookie": browser.cookie_header},
+        ping_interval=None,
+        max_size=None,
+    )
+    await Inbox(ws).wait_for('id="members"')
+    ws.transport.pause_reading()
+    return ws
+
+
+async def slow_clients_closed(srv: Server) -> float:
+    return metric(await scrape(srv), "talkroom_slow_clients_closed_total")
+
+
+async def post_many(sender: Browser, room: int, first: int, count: int) -> None:
+    url = f"/api/rooms/{room}/messages"
+    for n in range(first, first + count):
+        assert (await sender.api("POST", url, json={"text": f"{n} " + "x" * 3000})).is_success
+
+
+async def test_a_stuck_reader_is_closed_with_1013_and_fifty_others_get_everything(
+    tmp_path: Path,
+) -> None:
+    """The stuck client keeps writing (junk frames, each answered to it alone) but never
+    reads, so its kernel buffers (megabytes on loopback) and then its outbox fill up
+    without making the test push megabytes to the fifty others as well."""
+    with running_server(tmp_path, outbox_size="8", message_rate="0") as srv:
+        room = srv.create_room("stuck")
+        readers = [await user_on(srv, f"reader{n}") for n in range(10)]
+        # Five tabs each, without a client-side queue limit: one event loop reads all 50.
+        sockets = [await r.socket(room, after=0, max_queue=None) for r in readers for _ in range(5)]
+        inboxes = [Inbox(ws) for ws in sockets]
+        for inbox in inboxes:
+            await inbox.wait_for('id="members"')
+        stuck = await stuck_socket(await user_on(srv, "stuck_reader"), room)
+        sender = await user_on(srv, "flooder")
+
+        await post_many(sender, room, 0, 20)
+        junk = 0
+        while await slow_clients_closed(srv) < 1:
+            assert junk < 200_000, "the stuck reader was never closed"
+            for _ in range(2000):
+                await stuck.send("not json")
+            junk += 2000
+        await post_many(sender, room, 20, 20)  # the room goes on
+
+        got = await asyncio.gather(*(inbox.wait_messages(40, timeout=60) for inbox in inboxes))
+        for messages in got:
+            assert [seq for _, seq in messages] == list(range(1, 41))
+        # A client that only paused gets the reason when it reads again.
+        stuck.transport.resume_reading()
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(30):
+                while True:
+                    await stuck.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert await slow_clients_closed(srv) == 1  # only the stuck one
+        print(f"\nstuck reader closed after ~{junk} unread replies; 50 readers got all 40")
+        for ws in sockets:
+            await ws.close()
+        async with httpx.AsyncClient(base_url=srv.base) as client:
+            assert (await client.get("/healthz")).status_code == 200
