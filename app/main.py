@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from app import metrics
 from app.auth import Passwords, Signer
@@ -23,7 +24,7 @@ from app.presence import create_presence
 from app.ratelimit import create_rate_limiter
 from app.settings import Settings
 from app.throttle import LoginThrottle
-from app.web import admin, api, docs, pages, ws
+from app.web import admin, api, docs, errors, pages, ws
 from app.web.deps import LoginRequired, csrf_protect
 from app.web.headers import SecurityHeaders
 
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Our /docs serves Swagger UI from the app, not from a CDN (app/web/docs.py).
         docs_url=None,
         redoc_url=None,
-        exception_handlers=api.EXCEPTION_HANDLERS,
+        exception_handlers={HTTPException: errors.http_error, **api.EXCEPTION_HANDLERS},
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

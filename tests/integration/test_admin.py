@@ -158,3 +158,21 @@ async def test_the_cli_does_what_the_admin_page_does(
     nobody = server.cli("deleteuser", bob.username, check=False)
     assert nobody.returncode == 1 and "no such user" in nobody.stderr
     assert "Traceback" not in missing.stderr + nobody.stderr
+
+
+async def test_a_person_refused_or_lost_gets_a_page_and_a_program_gets_json(
+    server: Server, make_user
+) -> None:
+    alice = await make_user()
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    refused = await alice.client.get("/admin", headers=html)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "Only admins can see this page." in refused.text and 'href="/"' in refused.text
+    lost = await alice.client.get("/no/such/page", headers=html)
+    assert lost.status_code == 404 and "<h2" in lost.text and "Not Found" in lost.text
+    for path in ("/api/nothing-here", "/no/such/page"):
+        answer = await alice.client.get(path, headers={"Accept": "application/json"})
+        assert answer.status_code == 404 and answer.json() == {"detail": "Not Found"}
+    swapped = await alice.client.get("/admin", headers={**html, "HX-Request": "true"})
+    assert swapped.status_code == 403 and "detail" in swapped.json()
