@@ -7,6 +7,7 @@ Routes stay short: who may call them and which room they touch are dependencies
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,8 +15,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -31,10 +33,12 @@ from app.chat import (
     delete_room,
 )
 from app.chat import update_room as update_room_
+from app.db import unavailable
 from app.models import Message, Room, User
 from app.settings import Settings
 from app.web.deps import ApiAdmin, ApiRoom, ApiUser, ChatDep, DbDep, UserId
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api")
 
 MAX_TEXT = Settings.model_fields["max_message_length"].default
@@ -139,7 +143,24 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
+DATABASE_DOWN = "The database is not answering; nothing was saved. Try again in a moment."
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After while the database is away; anything else is a bug (500)."""
+    if not unavailable(exc):
+        raise exc
+    logger.warning("The database is not answering: %s", type(exc).__name__)
+    headers = {"Retry-After": "5"}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": DATABASE_DOWN}, status_code=503, headers=headers)
+    return PlainTextResponse(DATABASE_DOWN, status_code=503, headers=headers)
+
+
 EXCEPTION_HANDLERS = {
+    DBAPIError: database_unavailable,
+    OSError: database_unavailable,
+    TimeoutError: database_unavailable,
     ChatError: domain_error,
     AuthError: domain_error,
     RequestValidationError: validation_error,

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from app import render
 from app.auth import session_user
 from app.chat import Chat, ChatError
+from app.db import unavailable
 from app.events import Event
 from app.hub import WS_1008_POLICY_VIOLATION, Connection
 from app.models import User
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 WS_1009_MESSAGE_TOO_BIG = 1009
+DATABASE_DOWN = "The database is not answering, so that was not saved; try again in a moment."
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -147,3 +149,10 @@ async def receive_frames(websocket: WebSocket, conn: Connection, chat: Chat, use
             await chat.post(room_id=conn.room_id, author=user, text=message, client_id=client_id)
         except (FrameError, ChatError) as exc:
             conn.offer(Event("notice", render.error(str(exc))))
+        except Exception as exc:
+            # The database went away: say so and keep the socket, which works again
+            # (and the page can resend) once the database is back.
+            if not unavailable(exc):
+                raise
+            logger.warning("The database is not answering: %s", type(exc).__name__)
+            conn.offer(Event("notice", render.error(DATABASE_DOWN)))
