@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from scale_support import metric, scrape, user_on
-from support import Browser, Inbox, Server, running_server
+from scale_support import RedisProcess, metric, scrape, servers, tab, user_on
+from support import Browser, Inbox, Server, postgres_url, running_server
 from websockets.exceptions import ConnectionClosed
 
 
@@ -137,3 +137,42 @@ async def test_a_stuck_reader_is_closed_with_1013_and_fifty_others_get_everythin
             await ws.close()
         async with httpx.AsyncClient(base_url=srv.base) as client:
             assert (await client.get("/healthz")).status_code == 200
+
+
+@pytest.fixture
+def limit_db() -> str:
+    return postgres_url("talkroom_hardening_rate")
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_the_message_rate_limit_holds_across_servers(tmp_path: Path, limit_db: str) -> None:
+    """A burst of 3 at 0.2 per second: spreading the sends over two servers gets no
+    more through, and the sender is told why."""
+    redis_server = RedisProcess(tmp_path / "redis.log")
+    redis_server.start()
+    try:
+        with servers(
+            tmp_path, 2, limit_db, redis_server.url, message_rate="0.2", message_burst="3"
+        ) as (a, b):
+            room = a.create_room("limited")
+            alice = await user_on(a, "limited_alice")
+            tabs = [alice, tab(alice, b)]
+            url = f"/api/rooms/{room}/messages"
+            codes = [
+                (await tabs[i % 2].api("POST", url, json={"text": f"{i}"})).status_code
+                for i in range(3)
+            ]
+            assert codes == [201, 201, 201]
+            over = await tabs[1].api("POST", url, json={"text": "one too many"})
+            assert over.status_code == 429 and "too fast" in over.json()["detail"]
+            async with await tabs[0].socket(room) as ws:
+                inbox = Inbox(ws)
+                await inbox.wait_for('id="members"')
+                await ws.send('{"message": "and over the socket"}')
+                assert "too fast" in await inbox.wait_for('id="chat-error"')
+            texts = [m["text"] for m in (await alice.api("GET", url)).json()]
+            assert sorted(texts) == ["0", "1", "2"]
+            await alice.close()
+    finally:
+        redis_server.stop()

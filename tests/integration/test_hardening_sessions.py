@@ -171,3 +171,19 @@ async def test_over_https_the_cookies_are_host_prefixed_and_secure(
         origin=f"https://127.0.0.1:{server.port}",  # type: ignore[arg-type]
     ) as ws:
         await Inbox(ws).wait_for('id="members"')
+
+
+async def test_sessions_end_after_their_idle_and_absolute_lifetimes(tmp_path: Path) -> None:
+    """Checked with a copy of the cookie, as a thief would hold it (the browser's own
+    copy expires with the session's absolute lifetime anyway)."""
+    for name, settings in (
+        ("idle", {"session_idle": "1", "session_max_age": "3600"}),
+        ("absolute", {"session_idle": "3600", "session_max_age": "1"}),
+    ):
+        with running_server(tmp_path / name, **settings) as srv:
+            alice = await user_on(srv, f"lifetime_{name}")
+            cookie = f"talkroom_session={alice.client.cookies['talkroom_session']}"
+            assert await me_with(srv, cookie, https=False) == 200
+            await asyncio.sleep(1.5)
+            assert await me_with(srv, cookie, https=False) == 401, name
+            await alice.close()
