@@ -38,12 +38,24 @@ def silent_socket(srv: Server, path: str, cookie: str) -> socket.socket:
     return sock
 
 
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the TCP connection."""
-    got = b""
-    while chunk := sock.recv(65536):
-        got += chunk
-    return got
+def frames_until_close(sock: socket.socket) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each frame the server sends, up to its close frame."""
+    buffer, frames = b"", []
+    while not frames or frames[-1][0] != 0x8:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection ended without a close frame: {frames}"
+        buffer += chunk
+        while len(buffer) >= 2:
+            size, start = buffer[1] & 0x7F, 2  # server frames are not masked
+            if size == 126:
+                size, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                size, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + size:
+                break
+            frames.append((buffer[0] & 0x0F, buffer[start : start + size]))
+            buffer = buffer[start + size :]
+    return frames
 
 
 async def test_a_socket_that_never_answers_pings_is_closed(tmp_path: Path) -> None:
@@ -54,11 +66,13 @@ async def test_a_socket_that_never_answers_pings_is_closed(tmp_path: Path) -> No
         await watcher.wait_for('id="members"')
         silent = silent_socket(srv, f"/ws/rooms/{room}", gone.cookie_header)
         await watcher.wait_for(f'data-notice="join" data-user="{gone.username}"')
-        # Let go by the server: its leave goes out, and its TCP connection is closed.
-        await watcher.wait_for(f'data-notice="leave" data-user="{gone.username}"', timeout=20)
-        received = await asyncio.to_thread(read_until_closed, silent)
-        assert b"\x89" in received  # it was pinged (opcode 0x9) before it was let go
+        # Pinged, then let go: a close frame (1011, no pong in time), and then
+        # (once the TCP connection is gone) its leave goes out.
+        frames = await asyncio.to_thread(frames_until_close, silent)
+        assert 0x9 in [opcode for opcode, _ in frames]
+        assert int.from_bytes(frames[-1][1][:2], "big") == 1011, frames[-1]
         silent.close()
+        await watcher.wait_for(f'data-notice="leave" data-user="{gone.username}"', timeout=20)
         # The peer that answers its pings is still there.
         await alive.api("POST", f"/api/rooms/{room}/messages", json={"text": "still on"})
         await watcher.wait_for("still on")
