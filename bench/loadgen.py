@@ -128,6 +128,7 @@ class Options:
     connect_concurrency: int
     connect_rate: float
     cookie_cache: Path | None
+    retries: int
 
 
 class LoadGen:
@@ -379,12 +380,20 @@ class LoadGen:
             if opts.idle > 0:
                 await self.measure_idle(rss_before)
                 return 0
-            for index, rate in enumerate(opts.rates):
-                record = await self.run_step(index, rate)
-                self.report(record)
+            index = 0
+            for rate in opts.rates:
+                # A failing step is tried again (other people's load can spoil one
+                # window); the retry is marked and replaces it in the tables.
+                for attempt in range(1, opts.retries + 2):
+                    record = await self.run_step(index, rate)
+                    index += 1
+                    record["attempt"] = attempt
+                    self.report(record)
+                    await asyncio.sleep(1.0)  # let the server drain between steps
+                    if record["ok"]:
+                        break
                 if not record["ok"] and len(opts.rates) > 1:
                     break
-                await asyncio.sleep(1.0)  # let the server drain between steps
             return 0
         finally:
             self.lag.running = False
@@ -488,6 +497,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--connect-concurrency", type=int, default=20)
     p.add_argument("--connect-rate", type=float, default=0.0, help="connections/s, 0: no pacing")
     p.add_argument("--cookie-cache", type=Path)
+    p.add_argument("--retries", type=int, default=1, help="tries again of a failing step")
     a = p.parse_args(argv)
     rates = [float(x) for x in a.rates.split(",") if x.strip()]
     # Every Options field has the same name as its flag; rates is the only one parsed.

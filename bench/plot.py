@@ -22,15 +22,22 @@ BENCH = Path(__file__).resolve().parent
 COLORS = {"peer-seed": "tab:red", "peer-tuned": "tab:orange", "talkroom": "tab:blue"}
 
 
+def extend_run(run: list[dict[str, object]], row: dict[str, object]) -> list[dict[str, object]]:
+    """A run is a streak of rising rates; a retried step (attempt > 1) replaces the try
+    before it, and a rate that goes down otherwise starts a new run."""
+    if run and int(row.get("attempt", 1)) > 1 and row["offered_rate"] == run[-1]["offered_rate"]:
+        return [*run[:-1], row]
+    if run and float(row["offered_rate"]) <= float(run[-1]["offered_rate"]):
+        return [row]
+    return [*run, row]
+
+
 def newest_runs(rows: list[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
     """Per target, the rows of its newest stepped run (a run is a streak of rising rates)."""
     runs: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         target = str(row["target"])
-        current = runs.get(target, [])
-        if current and float(row["offered_rate"]) <= float(current[-1]["offered_rate"]):
-            current = []  # the rate went down: a new run began
-        runs[target] = [*current, row]
+        runs[target] = extend_run(runs.get(target, []), row)
     return runs
 
 
@@ -46,10 +53,7 @@ def table(rows: list[dict[str, object]]) -> str:
             int(row["connections"]),
             str(row.get("label", "")),
         )
-        run = groups.get(key, [])
-        if run and float(row["offered_rate"]) <= float(run[-1]["offered_rate"]):
-            run = []
-        groups[key] = [*run, row]
+        groups[key] = extend_run(groups.get(key, []), row)
     lines = [
         "| scenario | target | sockets | label | max sustained msg/s | deliveries/s | p99 ms "
         "| server CPU % | first failing step |",

@@ -31,7 +31,7 @@ TALKROOM_PORT = 8002
 LADDERS = {
     "peer-seed": "2,5,10,12,15,18,20,30",
     "peer-tuned": "10,20,30,40,50,60,70,80,100",
-    "talkroom": "20,50,100,150,200,250,300,400,600,800,1200,1600,2400,3200",
+    "talkroom": "20,100,200,300,400,500,600,700,800,900,1000,1200,1400,1600,2000",
 }
 # Many rooms: ~10 sockets a room, so each message costs a tenth of a 100-socket room's.
 LADDERS_ROOMS = {
@@ -42,7 +42,7 @@ LADDERS_ROOMS = {
 LADDERS_1000 = {
     "peer-seed": "0.5,1,1.5,2,3,5",
     "peer-tuned": "1,2,3,4,5,6,8,10",
-    "talkroom": "2,5,10,15,20,25,30,40,60,80,120,160",
+    "talkroom": "2,5,10,20,30,40,50,60,70,80,100,120,160",
 }
 
 
@@ -73,6 +73,8 @@ def loadgen(args: argparse.Namespace, target: str, port: int, pid: int, *extra: 
         str(args.results),
         "--duration",
         str(args.duration),
+        "--retries",
+        str(args.retries),
         *extra,
     ]
     if kind_of(target) == "talkroom":
@@ -251,6 +253,7 @@ def main() -> None:
     p.add_argument("--page-loads", type=int, default=5)
     p.add_argument("--workers", default="1,2")
     p.add_argument("--label", default="")
+    p.add_argument("--retries", type=int, default=1, help="tries again of a failing step")
     p.add_argument(
         "--connect-rate",
         type=float,
@@ -273,6 +276,8 @@ def main() -> None:
     else:
         args.rooms = args.rooms or 1
     servers.raise_nofile()
+    if any(t.startswith("peer") for t in args.targets.split(",")):
+        servers.peer_setup(PEER_USERS)
     redis = servers.start_redis()
     try:
         {"fanout": fanout, "rooms": fanout, "idle": idle, "history": history, "workers": workers}[

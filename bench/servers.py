@@ -145,6 +145,15 @@ def start_peer(mode: str, port: int, users: int, cpu: str = "1") -> Server:
     return Server(f"peer-{mode}", proc, port, log)
 
 
+def peer_setup(users: int) -> None:
+    """Build the peer's venv, database, users and room once (`run.sh --setup-only`),
+    so the fixtures below can write into its SQLite file before the first start."""
+    if PEER_DB.exists():
+        return
+    argv = [str(PEER_DIR / "run.sh"), "--users", str(users), "--db", str(PEER_DB), "--setup-only"]
+    subprocess.run(argv, cwd=PEER_DIR, check=True, timeout=1800)
+
+
 def peer_rooms(count: int) -> None:
     """Rooms bench-1..bench-{count-1} beside run.sh's 'bench' (the many-rooms scenario)."""
     with sqlite3.connect(PEER_DB, timeout=30) as db:
