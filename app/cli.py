@@ -84,7 +84,7 @@ def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers if not args.reload else None,
         reload=args.reload,
-        ws="websockets",
+        ws="app.web.fastws:FrameWritingProtocol",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["message", "notice", "close", "resync"]
+Kind = Literal["message", "notice", "presence", "state", "close", "resync"]
 
 LOBBY = "lobby"
 
@@ -21,6 +21,12 @@ class Event:
     ``close`` carries a WebSocket close code in ``seq`` (and, in ``html``, the id
     of the one user whose sockets it closes, if it is for one); ``resync`` asks every
     connection to repair from the database (pub/sub may have lost events).
+
+    Presence is batched, so a storm of joins cannot flood the outboxes:
+    ``presence`` is one "X joined/left" line (lines accumulate, the oldest are
+    dropped past a few dozen) and ``state`` is a fragment that replaces itself:
+    only the newest one per key in ``seq`` is sent (``MEMBERS`` for a room's member
+    list, the room id for its online badge in the lobby).
     """
 
     kind: Kind
@@ -42,3 +48,4 @@ class Event:
 
 
 RESYNC = Event("resync")
+MEMBERS = 0  # the state key of a room's member list (room ids start at 1)

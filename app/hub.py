@@ -4,6 +4,12 @@ One hub per process. Its listener pulls events from the broker and drops them
 into the outboxes of the local connections they concern; it never waits on a
 socket. Each connection's sender drains its own outbox, so a slow client only
 slows itself, and is closed with 1013 once its outbox is full.
+
+Presence (who joined, the member list, the online badges) is not queued event by
+event: a storm of joins would announce n joins to n sockets, fill every outbox
+and drop healthy clients with 1013. The hub gathers it for PRESENCE_BATCH
+seconds, and each connection holds at most one pending presence frame in its
+outbox, whose newest state replaces older state, so only messages fill it.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app import metrics
 from app.broker import RECONNECTED, Broker
 from app.events import LOBBY, RESYNC, Event, room_channel
+from app.web.fastws import WRITE_FRAME, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +38,56 @@ WS_1013_TRY_AGAIN_LATER = 1013
 # Given a room and the last seq a connection holds: one frame that brings it up
 # to date and the seq that frame ends at, or None when nothing is missing.
 CatchUp = Callable[[int, int], Awaitable[tuple[str, int] | None]]
+
+# How long presence changes are gathered before they go out: joins and leaves
+# show up this much later, and a storm of them costs a few frames a second.
+PRESENCE_BATCH = 0.25
+# "X joined" lines kept for a connection that is behind; the member list that
+# comes with them is authoritative, so older lines are simply dropped.
+PRESENCE_LINES = 30
+# How long a message that overtook an earlier one waits for it. Two posts commit
+# in seq order but may publish the other way round (and workers race on Redis);
+# without this wait every socket in the room would repair from the database.
+REORDER_WAIT = 0.05
+# What a sender's write raises when the client has gone (uvicorn's
+# ClientDisconnected is an OSError): an ordinary end, not a failure.
+DISCONNECTED = (WebSocketDisconnect, OSError)
+
+
+class Presence:
+    """Presence waiting for a connection's sender: lines in order, newest state per key."""
+
+    __slots__ = ("lines", "states")
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=PRESENCE_LINES)
+        self.states: dict[int, str] = {}
+
+    def add(self, lines: Iterable[str], states: dict[int, str]) -> None:
+        self.lines.extend(lines)
+        self.states.update(states)
+
+    def frame(self) -> str:
+        return "".join(self.lines) + "".join(self.states.values())
+
+
+# Stands in the outbox for the connection's pending Presence (one at a time).
+PRESENCE_DUE = Event("presence")
+
+
+# Writes an encoded frame now, or returns False (see app.web.fastws).
+FrameWriter = Callable[[bytes], bool]
+
+
+class RoomOrder:
+    """A room's newest fanned-out seq, and messages that arrived ahead of their turn."""
+
+    __slots__ = ("early", "last", "timer")
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.early: dict[int, Event] = {}
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class Connection:
@@ -54,6 +111,10 @@ class Connection:
         self._catch_up = catch_up
         self._outbox: deque[Event] = deque()
         self._outbox_size = outbox_size
+        self._presence: Presence | None = None  # made when needed: most sockets sit idle
+        extensions = websocket.scope.get("extensions") or {}
+        self._write_frame: FrameWriter | None = extensions.get(WRITE_FRAME)
+        self._waiting = False  # the sender is parked with nothing to do
         self._ready = asyncio.Event()
         self._closing: int | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -68,6 +129,34 @@ class Connection:
             return
         self._outbox.append(event)
         self._ready.set()
+
+    def write_now(self, first: int, last: int, frames: bytes) -> bool:
+        """Write the ready-made frames of messages first..last straight to the socket
+        when they are next and nothing is queued before them; False: they must go
+        through the outbox."""
+        if (
+            self._waiting
+            and first == self.cursor + 1
+            and not self._outbox
+            and self._closing is None
+            and self._write_frame is not None
+            and self._write_frame(frames)
+        ):
+            self.cursor = last
+            return True
+        return False
+
+    def offer_presence(
+        self, lines: Iterable[str] = (), states: dict[int, str] | None = None
+    ) -> None:
+        """Merge presence into the one pending presence frame; it never fills the outbox."""
+        if self._closing is not None:
+            return
+        if self._presence is None:
+            self._presence = Presence()
+            self._outbox.append(PRESENCE_DUE)
+            self._ready.set()
+        self._presence.add(lines, states or {})
 
     def close(self, code: int) -> None:
         """Ask the sender to close the socket once it is free."""
@@ -93,6 +182,10 @@ class Connection:
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None or self._closing is not None:
             return
+        if isinstance(task.exception(), DISCONNECTED):
+            # The client left while a frame was being written: nothing to close.
+            logger.debug("User %s left room %s mid-write.", self.user_id, self.room_id)
+            return
         # A dead sender would leave a silent socket: close it with 1011 so the
         # client reconnects and resumes from its last seq.
         logger.warning(
@@ -113,7 +206,9 @@ class Connection:
         """Catch up from the database, then deliver live events in seq order."""
         await self._repair()
         while True:
+            self._waiting = not self._outbox and self._closing is None
             await self._ready.wait()
+            self._waiting = False
             self._ready.clear()
             while self._outbox and self._closing is None:
                 await self._deliver(self._outbox.popleft())
@@ -122,7 +217,11 @@ class Connection:
                 return
 
     async def _deliver(self, event: Event) -> None:
-        if event.kind == "message":
+        if event is PRESENCE_DUE:
+            presence, self._presence = self._presence, None
+            if presence is not None:
+                await self.websocket.send_text(presence.frame())
+        elif event.kind == "message":
             if event.seq <= self.cursor:
                 return  # already delivered (catch-up or a duplicate)
             if event.seq > self.cursor + 1:
@@ -165,6 +264,12 @@ class Hub:
         self.rooms: dict[int, set[Connection]] = {}
         self._per_user: Counter[int] = Counter()
         self._listener: asyncio.Task[None] | None = None
+        # Presence gathered for the next batch: per room (None: every room, the lobby).
+        self._lines: dict[int, list[str]] = {}
+        self._states: dict[int | None, dict[int, str]] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._order: dict[int, RoomOrder] = {}
+        self._due_messages: dict[int, list[Event]] = {}
 
     @property
     def connections(self) -> int:
@@ -182,6 +287,11 @@ class Hub:
         for conns in self.rooms.values():
             for conn in conns:
                 conn.close(code)
+        if self._flush:
+            self._flush.cancel()
+        for order in self._order.values():
+            if order.timer:
+                order.timer.cancel()
         if self._listener:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -208,6 +318,7 @@ class Hub:
             del self._per_user[conn.user_id]
         if not conns:
             del self.rooms[conn.room_id]
+            self._order.pop(conn.room_id, None)
             metrics.ROOMS_SUBSCRIBED.dec()
             await self.broker.unsubscribe(room_channel(conn.room_id))
 
@@ -216,12 +327,105 @@ class Hub:
             self._broadcast_local(RESYNC)
             return
         event = Event.decode(data)
-        if channel == LOBBY:
+        room_id = None if channel == LOBBY else int(channel.partition(":")[2])
+        if event.kind in ("presence", "state"):
+            self._gather(room_id, event)
+        elif room_id is None:
             self._broadcast_local(event)
+        elif event.kind == "message":
+            self._in_order(room_id, event)
+        else:
+            for conn in tuple(self.rooms.get(room_id, ())):
+                conn.offer(event)
+
+    def _in_order(self, room_id: int, event: Event) -> None:
+        """Fan out the room's messages in seq order, holding one that came early for
+        up to REORDER_WAIT; a seq that never comes is left to the connections' repair."""
+        order = self._order.get(room_id)
+        if order is None:
+            # Where the room's sockets stand is where the next message starts.
+            order = self._order[room_id] = RoomOrder()
+            order.last = max((c.cursor for c in self.rooms.get(room_id, ())), default=0)
+        if order.last and event.seq > order.last + 1:
+            order.early[event.seq] = event
+            if order.timer is None:
+                order.timer = asyncio.get_running_loop().call_later(
+                    REORDER_WAIT, self._give_up_waiting, room_id
+                )
             return
-        room_id = int(channel.partition(":")[2])
-        for conn in tuple(self.rooms.get(room_id, ())):
-            conn.offer(event)
+        self._due(room_id, event)
+        order.last = max(order.last, event.seq)
+        while (following := order.early.pop(order.last + 1, None)) is not None:
+            self._due(room_id, following)
+            order.last = following.seq
+        if not order.early and order.timer is not None:
+            order.timer.cancel()
+            order.timer = None
+
+    def _give_up_waiting(self, room_id: int) -> None:
+        order = self._order.get(room_id)
+        if order is None:
+            return
+        order.timer = None
+        early, order.early = order.early, {}
+        for seq in sorted(early):
+            self._due(room_id, early[seq])
+            order.last = max(order.last, seq)
+
+    def _due(self, room_id: int, event: Event) -> None:
+        """Messages dispatched in one pass of the event loop go out together, at its end:
+        one write per socket for all of them (a write is most of a delivery's cost)."""
+        if not self._due_messages:
+            asyncio.get_running_loop().call_soon(self._write_due)
+        self._due_messages.setdefault(room_id, []).append(event)
+
+    def _write_due(self) -> None:
+        due, self._due_messages = self._due_messages, {}
+        for room_id, events in due.items():
+            self._fan_out(events, self.rooms.get(room_id, ()))
+
+    def _fan_out(self, events: list[Event], conns: Iterable[Connection]) -> None:
+        """Encode the messages' frames once; write them to every socket that is up to
+        date and not busy, queue them for the others."""
+        first, last = events[0].seq, events[-1].seq
+        frames = b"".join(text_frame(e.html.encode()) for e in events)
+        contiguous = last - first + 1 == len(events)
+        written = 0
+        for conn in tuple(conns):
+            if contiguous and conn.write_now(first, last, frames):
+                written += len(events)
+            else:
+                for event in events:
+                    conn.offer(event)
+        if written:
+            metrics.DELIVERIES.inc(written)
+            now = time.time()
+            for event in events:
+                if event.saved_at:
+                    metrics.SAVE_TO_SEND.observe(max(now - event.saved_at, 0.0))
+
+    def _gather(self, room_id: int | None, event: Event) -> None:
+        if event.kind == "presence" and room_id is not None:
+            self._lines.setdefault(room_id, []).append(event.html)
+        elif event.kind == "state":
+            self._states.setdefault(room_id, {})[event.seq] = event.html
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(PRESENCE_BATCH, self.flush_presence)
+
+    def flush_presence(self) -> None:
+        """Hand the gathered presence to the connections it concerns, one merge each."""
+        self._flush = None
+        lines, self._lines = self._lines, {}
+        states, self._states = self._states, {}
+        for room_id in set(lines) | {r for r in states if r is not None}:
+            room_lines, room_states = lines.get(room_id, ()), states.get(room_id)
+            for conn in tuple(self.rooms.get(room_id, ())):
+                conn.offer_presence(room_lines, room_states)
+        if (lobby := states.get(None)) is not None:
+            for conns in tuple(self.rooms.values()):
+                for conn in tuple(conns):
+                    conn.offer_presence(states=lobby)
 
     def _broadcast_local(self, event: Event) -> None:
         for conns in tuple(self.rooms.values()):

@@ -80,8 +80,9 @@ def replaced_messages(room: Room, messages: Sequence[Message]) -> str:
     return render("fragments/messages_replace.html", room=room, messages=messages)
 
 
-def notice(kind: str, username: str, members: Sequence[str]) -> str:
-    return render("fragments/notice.html", kind=kind, username=username, members=members)
+def notice(kind: str, username: str) -> str:
+    """ "X joined" or "X left"; the member list goes separately (see app.hub)."""
+    return render("fragments/notice.html", kind=kind, username=username)
 
 
 def members(names: Sequence[str]) -> str:

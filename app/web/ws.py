@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, WebSocket
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from app import render
 from app.auth import session_user
 from app.chat import Chat, ChatError
 from app.db import unavailable
-from app.events import Event
+from app.events import MEMBERS, Event
 from app.hub import WS_1008_POLICY_VIOLATION, Connection
 from app.models import User
 from app.settings import Settings
@@ -86,8 +87,8 @@ def parse_frame(text: str) -> tuple[str, str | None]:
     return message, client_id
 
 
-@router.websocket("/ws/rooms/{room_id}")
-async def room_socket(websocket: WebSocket, room_id: int) -> None:
+async def room_socket(websocket: WebSocket) -> None:
+    room_id: int = websocket.path_params["room_id"]
     state = websocket.app.state
     if not origin_allowed(websocket, state.settings):
         # Closing before accept refuses the handshake with HTTP 403.
@@ -119,7 +120,7 @@ async def room_socket(websocket: WebSocket, room_id: int) -> None:
         after = parse_after(websocket.query_params.get("after"))
         conn.cursor = after if after is not None else await chat.last_seq(room.id)
         conn.start()
-        conn.offer(Event("notice", await chat.join(room.id, user.username)))
+        conn.offer_presence(states={MEMBERS: await chat.join(room.id, user.username)})
         try:
             await receive_frames(websocket, conn, chat, user)
         finally:
@@ -129,6 +130,11 @@ async def room_socket(websocket: WebSocket, room_id: int) -> None:
     finally:
         await state.hub.leave(conn)
         await conn.stop()
+
+
+# A plain Starlette route: FastAPI's dependency solving would keep a few KB per
+# open socket (exit stacks, solved parameters, wrappers) for a path parameter.
+router.routes.append(WebSocketRoute("/ws/rooms/{room_id:int}", room_socket))
 
 
 async def receive_frames(websocket: WebSocket, conn: Connection, chat: Chat, user: User) -> None:

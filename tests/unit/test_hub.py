@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from starlette.websockets import WebSocketState
+import pytest
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from app.events import Event
-from app.hub import Connection
+from app.broker import MemoryBroker
+from app.events import LOBBY, MEMBERS, Event
+from app.hub import PRESENCE_LINES, REORDER_WAIT, Connection, Hub
 
 
 class RecordingSocket:
     """Stands in for the transport only; the ordering logic under test is real."""
 
     application_state = WebSocketState.CONNECTED
+    scope: dict[str, object] = {}  # no frame writer: every delivery takes the outbox
 
     def __init__(self) -> None:
         self.sent: list[str] = []
@@ -121,3 +125,83 @@ async def test_notices_pass_through_unordered() -> None:
     await settle()
     assert socket.sent == ["<p>hi</p>"]
     await conn.stop()
+
+
+async def test_a_storm_of_presence_is_one_frame_and_never_1013() -> None:
+    conn, socket = make({}, outbox=3)  # not started: nothing drains yet
+    for n in range(500):
+        conn.offer_presence([f"<p>{n} joined</p>"], {MEMBERS: f"<ul>{n}</ul>"})
+    await settle()
+    assert socket.closed is None
+    conn.start()
+    await settle()
+    frame = socket.sent[0]
+    assert len(socket.sent) == 1
+    assert frame.endswith("<p>499 joined</p><ul>499</ul>")  # the newest member list only
+    assert frame.count("joined") == PRESENCE_LINES
+    await conn.stop()
+
+
+async def test_messages_still_fill_the_outbox_beside_presence() -> None:
+    conn, socket = make({}, outbox=3)
+    conn.offer_presence(states={MEMBERS: "<ul></ul>"})
+    for seq in range(1, 5):
+        conn.offer(message(seq))
+    await settle()
+    assert socket.closed == 1013
+
+
+async def test_the_hub_batches_presence_per_room_and_the_lobby() -> None:
+    hub = Hub(MemoryBroker())
+    here, here_socket = make({})
+    elsewhere, elsewhere_socket = make({})
+    elsewhere.room_id = 2
+    for conn in (here, elsewhere):
+        await hub.join(conn)
+        conn.start()
+    for name in ("a", "b", "c"):
+        hub.dispatch("room:1", Event("presence", f"<p>{name}</p>").encode())
+        hub.dispatch("room:1", Event("state", f"<ul>{name}</ul>", MEMBERS).encode())
+        hub.dispatch(LOBBY, Event("state", f"<b>1:{name}</b>", 1).encode())
+    await settle()
+    assert here_socket.sent == elsewhere_socket.sent == []  # gathered, not yet sent
+    hub.flush_presence()
+    await settle()
+    assert here_socket.sent == ["<p>a</p><p>b</p><p>c</p><ul>c</ul><b>1:c</b>"]
+    assert elsewhere_socket.sent == ["<b>1:c</b>"]
+    for conn in (here, elsewhere):
+        await conn.stop()
+    await hub.stop()
+
+
+async def test_a_client_gone_mid_write_is_no_failure(caplog: pytest.LogCaptureFixture) -> None:
+    conn, socket = make({})
+
+    async def gone(text: str) -> None:
+        raise WebSocketDisconnect(1006)
+
+    socket.send_text = gone  # type: ignore[method-assign]
+    conn.start()
+    conn.offer(Event("notice", "<p>hi</p>"))
+    await settle()
+    assert socket.closed is None  # no 1011 for a socket that is gone already
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_message_that_overtook_the_one_before_waits_for_it() -> None:
+    hub = Hub(MemoryBroker())
+    conn, socket = make({}, cursor=3)  # the database has nothing: a repair would send nothing
+    await hub.join(conn)
+    conn.start()
+    await settle()
+    hub.dispatch("room:1", message(5).encode())
+    await settle()
+    assert socket.sent == []  # held back for 4
+    hub.dispatch("room:1", message(4).encode())
+    await settle()
+    assert socket.sent == ["<m 4>", "<m 5>"]
+    hub.dispatch("room:1", message(7).encode())  # 6 never comes: the connection repairs
+    await asyncio.sleep(REORDER_WAIT * 2)
+    assert socket.sent == ["<m 4>", "<m 5>", "<m 7>"]
+    await conn.stop()
+    await hub.stop()
