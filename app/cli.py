@@ -78,7 +78,7 @@ def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     uvicorn.run(
-        "app.main:create_app",
+        "app.web.fastws:create_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -93,6 +93,25 @@ class RoomOrder:
 class Connection:
     """One WebSocket in one room, with its outbox and its delivery cursor."""
 
+    # Thousands of these sit idle: no per-instance dict.
+    __slots__ = (
+        "_catch_up",
+        "_closer",
+        "_closing",
+        "_outbox",
+        "_outbox_size",
+        "_presence",
+        "_ready",
+        "_sender",
+        "_waiting",
+        "_write_frame",
+        "cursor",
+        "room_id",
+        "user_id",
+        "username",
+        "websocket",
+    )
+
     def __init__(
         self,
         websocket: WebSocket,

@@ -10,12 +10,19 @@ ordering, backpressure and the 1013 contract stay with app.hub.
 The writer is handed to the application in the ASGI scope, under
 ``scope["extensions"][WRITE_FRAME]``; served by anything else, the extension is
 missing and app.hub uses ASGI only.
+
+``create_app`` takes room sockets straight to their handler, past the HTTP
+middleware and FastAPI's routing: each of their frames (and exit stacks,
+wrappers, closures) would otherwise stay alive with every open socket.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
@@ -64,3 +71,24 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(frame)
         return True
+
+
+ROOM_SOCKET = re.compile(r"/ws/rooms/([0-9]+)\Z")
+
+
+def create_app() -> ASGIApp:
+    """The app as `talkroom serve` runs it (``app.main.create_app`` plus the shortcut)."""
+    from app.main import create_app as create_fastapi
+    from app.web.ws import room_socket
+
+    app = create_fastapi()
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and (match := ROOM_SOCKET.match(scope["path"])):
+            scope["app"] = app
+            scope["path_params"] = {"room_id": int(match[1])}
+            await room_socket(WebSocket(scope, receive, send))
+            return
+        await app(scope, receive, send)
+
+    return serve

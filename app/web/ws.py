@@ -106,9 +106,10 @@ async def room_socket(websocket: WebSocket) -> None:
     if state.hub.sockets_of(user.id) >= state.settings.sockets_per_user:
         await websocket.close(WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab.")
         return
+    del room  # it exists; its ORM object need not live as long as the socket
     conn = Connection(
         websocket,
-        room_id=room.id,
+        room_id=room_id,
         user_id=user.id,
         username=user.username,
         catch_up=chat.catch_up,
@@ -118,13 +119,13 @@ async def room_socket(websocket: WebSocket) -> None:
     await state.hub.join(conn)
     try:
         after = parse_after(websocket.query_params.get("after"))
-        conn.cursor = after if after is not None else await chat.last_seq(room.id)
+        conn.cursor = after if after is not None else await chat.last_seq(room_id)
         conn.start()
-        conn.offer_presence(states={MEMBERS: await chat.join(room.id, user.username)})
+        conn.offer_presence(states={MEMBERS: await chat.join(room_id, user.username)})
         try:
             await receive_frames(websocket, conn, chat, user)
         finally:
-            await chat.leave(room.id, user.username)
+            await chat.leave(room_id, user.username)
     except WebSocketDisconnect:
         pass
     finally:
