@@ -5,13 +5,25 @@ from collections.abc import Iterator
 import pytest
 from support import Server, postgres_url, running_server
 
+# Modules whose tests run on PostgreSQL as well as SQLite: those where the
+# database's own behaviour shows (seq allocation under concurrent writers,
+# unique constraints, integer and text types it refuses). The rest would only
+# repeat the same HTTP paths at twice the cost.
+ON_BOTH = {"test_accounts", "test_api", "test_hardening_input", "test_tokens", "test_websocket"}
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "server" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rpartition(".")[2]
+        engines = ["sqlite", "postgres"] if module in ON_BOTH else ["sqlite"]
+        metafunc.parametrize("server", engines, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """The integration tests run twice: on the embedded default (SQLite) and on
-    PostgreSQL, where seq allocation, constraints and types behave differently."""
+    """One shared server per database engine (see ON_BOTH)."""
     settings = {"message_rate": "0"}
     if request.param == "postgres":
         settings["database_url"] = postgres_url("talkroom_integration")
