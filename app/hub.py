@@ -7,9 +7,10 @@ slows itself, and is closed with 1013 once its outbox is full.
 
 Presence (who joined, the member list, the online badges) is not queued event by
 event: a storm of joins would announce n joins to n sockets, fill every outbox
-and drop healthy clients with 1013. The hub gathers it for PRESENCE_BATCH
-seconds, and each connection holds at most one pending presence frame in its
-outbox, whose newest state replaces older state, so only messages fill it.
+and drop healthy clients with 1013. The hub sends it at most every
+PRESENCE_BATCH seconds (a lone join goes out at once), and each connection holds
+at most one pending presence frame in its outbox, whose newest state replaces
+older state, so only messages fill it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CatchUp = Callable[[int, int], Awaitable[tuple[str, int] | None]]
 # How long presence changes are gathered before they go out: joins and leaves
 # show up this much later, and a storm of them costs a few frames a second.
 PRESENCE_BATCH = 0.25
+# A join or leave publishes three events (line, member list, badge): a lone one
+# waits this long for the other two, to go out as one frame.
+PRESENCE_GATHER = 0.01
 # "X joined" lines kept for a connection that is behind; the member list that
 # comes with them is authoritative, so older lines are simply dropped.
 PRESENCE_LINES = 30
@@ -287,6 +291,7 @@ class Hub:
         self._lines: dict[int, list[str]] = {}
         self._states: dict[int | None, dict[int, str]] = {}
         self._flush: asyncio.TimerHandle | None = None
+        self._flushed_at = float("-inf")
         self._order: dict[int, RoomOrder] = {}
         self._due_messages: dict[int, list[Event]] = {}
 
@@ -430,11 +435,13 @@ class Hub:
             self._states.setdefault(room_id, {})[event.seq] = event.html
         if self._flush is None:
             loop = asyncio.get_running_loop()
-            self._flush = loop.call_later(PRESENCE_BATCH, self.flush_presence)
+            due = max(self._flushed_at + PRESENCE_BATCH, loop.time() + PRESENCE_GATHER)
+            self._flush = loop.call_at(due, self.flush_presence)
 
     def flush_presence(self) -> None:
         """Hand the gathered presence to the connections it concerns, one merge each."""
         self._flush = None
+        self._flushed_at = asyncio.get_running_loop().time()
         lines, self._lines = self._lines, {}
         states, self._states = self._states, {}
         for room_id in set(lines) | {r for r in states if r is not None}:

@@ -10,7 +10,14 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.broker import MemoryBroker
 from app.events import LOBBY, MEMBERS, Event
-from app.hub import PRESENCE_LINES, REORDER_WAIT, Connection, Hub
+from app.hub import (
+    PRESENCE_BATCH,
+    PRESENCE_GATHER,
+    PRESENCE_LINES,
+    REORDER_WAIT,
+    Connection,
+    Hub,
+)
 
 
 class RecordingSocket:
@@ -165,10 +172,14 @@ async def test_the_hub_batches_presence_per_room_and_the_lobby() -> None:
         hub.dispatch(LOBBY, Event("state", f"<b>1:{name}</b>", 1).encode())
     await settle()
     assert here_socket.sent == elsewhere_socket.sent == []  # gathered, not yet sent
-    hub.flush_presence()
-    await settle()
+    await asyncio.sleep(PRESENCE_GATHER * 3)  # the first batch goes out at once
     assert here_socket.sent == ["<p>a</p><p>b</p><p>c</p><ul>c</ul><b>1:c</b>"]
     assert elsewhere_socket.sent == ["<b>1:c</b>"]
+    hub.dispatch("room:1", Event("presence", "<p>d</p>").encode())
+    await asyncio.sleep(PRESENCE_GATHER * 3)
+    assert len(here_socket.sent) == 1  # the next waits out PRESENCE_BATCH
+    await asyncio.sleep(PRESENCE_BATCH)
+    assert here_socket.sent[1] == "<p>d</p>"
     for conn in (here, elsewhere):
         await conn.stop()
     await hub.stop()
