@@ -32,11 +32,19 @@ def extend_run(run: list[dict[str, object]], row: dict[str, object]) -> list[dic
     return [*run, row]
 
 
-def newest_runs(rows: list[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
-    """Per target, the rows of its newest stepped run (a run is a streak of rising rates)."""
+def line_name(row: dict[str, object], main_label: str) -> str:
+    """The target, plus the label when it is not the main one (e.g. talkroom (before))."""
+    label = str(row.get("label", ""))
+    return str(row["target"]) if label == main_label else f"{row['target']} ({label})"
+
+
+def newest_runs(
+    rows: list[dict[str, object]], main_label: str = ""
+) -> dict[str, list[dict[str, object]]]:
+    """Per line, the rows of its newest stepped run (a run is a streak of rising rates)."""
     runs: dict[str, list[dict[str, object]]] = {}
     for row in rows:
-        target = str(row["target"])
+        target = line_name(row, main_label)
         runs[target] = extend_run(runs.get(target, []), row)
     return runs
 
@@ -81,11 +89,13 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def draw(ax: plt.Axes, rows: list[dict[str, object]], title: str) -> None:
-    for target, run in sorted(newest_runs(rows).items()):
+def draw(ax: plt.Axes, rows: list[dict[str, object]], title: str, main_label: str) -> None:
+    for target, run in sorted(newest_runs(rows, main_label).items()):
         rates = [float(r["offered_rate"]) for r in run]
         p99 = [max(float(r["lat_p99_ms"]), 0.1) for r in run]
-        ax.plot(rates, p99, marker="o", label=target, color=COLORS.get(target))
+        style = "-" if target in COLORS else ":"
+        color = COLORS.get(target.partition(" ")[0])
+        ax.plot(rates, p99, style, marker="o", label=target, color=color)
         for r, x, y in zip(run, rates, p99, strict=True):
             if r["lost"]:
                 ax.annotate(
@@ -110,7 +120,7 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=BENCH / "results.jsonl")
     p.add_argument("--scenario", default="fanout")
     p.add_argument("--connections", default="100,1000", help="one panel per socket count")
-    p.add_argument("--label", default="")
+    p.add_argument("--label", default="", help="comma list; the first is the main one")
     p.add_argument("--out", type=Path, default=BENCH / "p99_vs_rate.png")
     p.add_argument("--table", action="store_true", help="print a markdown table, no plot")
     a = p.parse_args()
@@ -119,6 +129,7 @@ def main() -> None:
         print(table(rows))
         return
     sizes = [int(c) for c in a.connections.split(",")]
+    labels = a.label.split(",")
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 5), squeeze=False)
     for ax, size in zip(axes[0], sizes, strict=True):
         picked = [
@@ -126,10 +137,11 @@ def main() -> None:
             for r in rows
             if r.get("scenario") == a.scenario
             and r.get("connections") == size
-            and r.get("label", "") == a.label
+            and r.get("label", "") in labels
             and "offered_rate" in r
         ]
-        draw(ax, picked, f"{a.scenario}: {size} receivers in one room, server on 1 core")
+        title = f"{a.scenario}: {size} receivers in one room, server on 1 core"
+        draw(ax, picked, title, labels[0])
     fig.tight_layout()
     fig.savefig(a.out, dpi=120)
     print(f"wrote {a.out}")
