@@ -11,7 +11,7 @@ so two workers never interleave halfway.
 - A worker killed with SIGKILL stops beating; any other worker's ``tend``
   (every ttl/4) finds it expired, subtracts its contribution and returns the
   users who are gone, for the chat service to announce. So it takes at most
-  about ttl + ttl/4 (25 s with the default 20 s).
+  about ttl + ttl/4 (19 s with the default 15 s).
 - A worker that finds itself unregistered (Redis restarted and lost the data,
   or others took it for dead during a long pause) writes its whole local state
   back.

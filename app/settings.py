@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     session_max_age: int = 14 * 24 * 3600
     session_idle: int = 3 * 24 * 3600
     hash_concurrency: int = 2
-    presence_ttl: int = 20
+    presence_ttl: int = 15
     # Where --workers processes pool their Prometheus metrics (default: a temporary directory).
     metrics_dir: Path | None = None
 
