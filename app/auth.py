@@ -7,6 +7,7 @@ lives in the database, so logging out really ends it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import re
 import secrets
@@ -177,6 +178,12 @@ async def start_session(db: Database, settings: Settings, user: User) -> str:
             )
         )
     return session_id
+
+
+def session_tag(session_id: str) -> str:
+    """A short name for a session that can travel between workers: the id itself
+    is a bearer secret and never goes over Redis."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
 async def end_session(db: Database, session_id: str) -> None:

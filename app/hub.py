@@ -111,6 +111,7 @@ class Connection:
         "_write_frame",
         "cursor",
         "room_id",
+        "session",
         "user_id",
         "username",
         "websocket",
@@ -125,9 +126,11 @@ class Connection:
         username: str,
         catch_up: CatchUp,
         outbox_size: int,
+        session: str = "",
     ) -> None:
         self.websocket = websocket
         self.room_id = room_id
+        self.session = session  # auth.session_tag of the session that opened it
         self.user_id = user_id
         self.username = username
         self.cursor = 0  # the last seq this connection delivered
@@ -261,8 +264,9 @@ class Connection:
             metrics.GAP_REPAIRS.labels("resync").inc()
             await self._repair()
         elif event.kind == "close":
-            # A close naming a user (a removed account) is for that user's sockets only.
-            if not event.html or event.html == str(self.user_id):
+            # A close naming a user (a removed account) or a session (a logout) is
+            # for those sockets only; an empty one is for all (a deleted room).
+            if event.html in ("", str(self.user_id), f"session:{self.session}"):
                 self._closing = event.seq
         else:
             await self.websocket.send_text(event.html)

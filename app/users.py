@@ -9,7 +9,7 @@ import logging
 
 from sqlalchemy import delete, select
 
-from app.auth import AuthError
+from app.auth import AuthError, session_tag
 from app.broker import Broker
 from app.db import Database
 from app.events import LOBBY, Event
@@ -80,8 +80,17 @@ async def delete_user(
 async def close_sockets(broker: Broker, user_id: int) -> None:
     """Close the user's open sockets on every worker with 1008: a socket checks the
     session only at its handshake, so ending sessions alone would leave them open."""
+    await _publish_close(broker, str(user_id))
+
+
+async def close_session_sockets(broker: Broker, session_id: str) -> None:
+    """Close the sockets opened with one session (a logout), on every worker."""
+    await _publish_close(broker, f"session:{session_tag(session_id)}")
+
+
+async def _publish_close(broker: Broker, target: str) -> None:
     try:
-        close = Event("close", str(user_id), WS_1008_POLICY_VIOLATION)
+        close = Event("close", target, WS_1008_POLICY_VIOLATION)
         await broker.publish(LOBBY, close.encode())
     except Exception:
-        logger.warning("Could not close the sockets of user %s.", user_id, exc_info=True)
+        logger.warning("Could not close the sockets of %s.", target, exc_info=True)

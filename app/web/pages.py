@@ -12,7 +12,7 @@ from app import auth
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.chat import oldest_first
 from app.render import render
-from app.users import close_sockets
+from app.users import close_session_sockets, close_sockets
 from app.web.deps import (
     ChatDep,
     DbDep,
@@ -140,6 +140,8 @@ async def logout(request: Request, db: DbDep) -> RedirectResponse:
     ending = session_id(request)
     if ending:
         await auth.end_session(db, ending)
+        # This browser's open chat tabs go with the session; other devices stay.
+        await close_session_sockets(request.app.state.hub.broker, ending)
     response = RedirectResponse("/login", status_code=303)
     # Deleting a __Host- cookie takes the same Secure flag and path that set it.
     set_cookie(request, response, SESSION_COOKIE, "", max_age=0)

@@ -16,11 +16,11 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from app import render
-from app.auth import session_user
+from app.auth import session_tag, session_user
 from app.chat import Chat, ChatError
 from app.db import unavailable
 from app.events import MEMBERS, Event
-from app.hub import WS_1008_POLICY_VIOLATION, Connection
+from app.hub import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, Connection
 from app.models import User
 from app.settings import Settings
 from app.web.deps import session_id
@@ -30,6 +30,7 @@ router = APIRouter()
 
 WS_1009_MESSAGE_TOO_BIG = 1009
 DATABASE_DOWN = "The database is not answering, so that was not saved; try again in a moment."
+DATABASE_DOWN_AT_HANDSHAKE = "The database is not answering; reconnecting shortly."
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -94,19 +95,28 @@ async def room_socket(websocket: WebSocket) -> None:
         # Closing before accept refuses the handshake with HTTP 403.
         await websocket.close(WS_1008_POLICY_VIOLATION)
         return
+    # Accept at once and check after: the page may navigate away while a slow
+    # handshake is pending, which browsers report as a console error.
     await websocket.accept()
-    user = await session_user(state.db, state.settings, session_id(websocket))
     chat: Chat = state.chat
-    room = await chat.room(room_id) if user else None
-    if user is None or room is None:
-        # Accepted then closed: a refused handshake reaches browsers as 1006,
-        # which htmx would retry for ever.
+    sid = session_id(websocket)
+    try:
+        user = await session_user(state.db, state.settings, sid)
+        found = user is not None and await chat.room(room_id) is not None
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        logger.warning("The database is not answering a handshake: %s", type(exc).__name__)
+        await websocket.close(WS_1013_TRY_AGAIN_LATER, DATABASE_DOWN_AT_HANDSHAKE)
+        return
+    if user is None or not found:
+        # Closed after accept: a refused handshake reaches browsers as 1006, which
+        # htmx would retry for ever; 1008 stops it, 1013 asks it to come back later.
         await websocket.close(WS_1008_POLICY_VIOLATION)
         return
     if state.hub.sockets_of(user.id) >= state.settings.sockets_per_user:
         await websocket.close(WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab.")
         return
-    del room  # it exists; its ORM object need not live as long as the socket
     conn = Connection(
         websocket,
         room_id=room_id,
@@ -114,6 +124,7 @@ async def room_socket(websocket: WebSocket) -> None:
         username=user.username,
         catch_up=chat.catch_up,
         outbox_size=state.settings.outbox_size,
+        session=session_tag(sid or ""),
     )
     # Subscribe first, then read the cursor: nothing can fall between the two.
     await state.hub.join(conn)

@@ -136,6 +136,11 @@ async def test_postgresql_down_senders_get_a_clear_error_and_it_recovers(
             )
             assert api.status_code == 503 and "database" in api.json()["detail"]
             assert int(api.headers["retry-after"]) > 0
+            # A tab opening now is told to come back (1013), not failed with 1011.
+            late = await alice.socket(room)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(late.recv(), 30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
 
             proxy.restore()
             assert await eventually(lambda: _is(health(srv), 200), 20)

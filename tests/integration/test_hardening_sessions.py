@@ -77,6 +77,27 @@ async def test_a_password_change_ends_every_session_and_closes_their_sockets(
         await browser.close()
 
 
+async def test_logout_closes_that_sessions_sockets_and_no_other(
+    server: Server, make_user, room: int
+) -> None:
+    phone = await make_user()
+    laptop = Browser(server)  # the same person, logged in a second time
+    assert (await laptop.login(phone.username)).status_code == 303
+    on_phone, on_laptop = Inbox(await phone.socket(room)), Inbox(await laptop.socket(room))
+    for inbox in (on_phone, on_laptop):
+        await inbox.wait_for('id="members"')
+
+    await laptop.fetch_csrf("/")
+    out = await laptop.client.post("/logout", data={"csrf_token": laptop.csrf})
+    assert out.status_code == 303
+    assert await closed_code(on_laptop.ws) == 1008
+    # The phone's session and socket carry on.
+    await phone.api("POST", f"/api/rooms/{room}/messages", json={"text": "phone still here"})
+    await on_phone.wait_for("phone still here")
+    await on_phone.ws.close()
+    await laptop.close()
+
+
 async def test_the_account_page_needs_a_login_and_its_form_the_csrf_token(
     server: Server, make_user
 ) -> None:

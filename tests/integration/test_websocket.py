@@ -135,17 +135,22 @@ async def test_bad_frames_answer_the_sender_alone(
     server: Server, make_user, room: int, frame: str, error: str
 ) -> None:
     alice, bob = await make_user(), await make_user()
-    async with await alice.socket(room) as wa, await bob.socket(room) as wb:
-        a, b = Inbox(wa), Inbox(wb)
-        await a.wait_for(f'data-user="{bob.username}"')
-        await b.drain(0.2)
-        await wa.send(frame)
-        reply = await a.wait_for('id="chat-error"')
-        assert error in reply
-        assert not [f for f in await b.drain(0.3) if "chat-error" in f or MESSAGE_RE.search(f)]
-        # The socket stays open and usable.
-        await wa.send(send("still here"))
-        await b.wait_for("still here")
+    async with await alice.socket(room) as wa:
+        a = Inbox(wa)
+        # The server registers a socket just after its handshake: wait until alice
+        # is in the room, so that she hears bob come in.
+        await a.wait_for('id="members"')
+        async with await bob.socket(room) as wb:
+            b = Inbox(wb)
+            await a.wait_for(f'data-user="{bob.username}"')
+            await b.drain(0.2)
+            await wa.send(frame)
+            reply = await a.wait_for('id="chat-error"')
+            assert error in reply
+            assert not [f for f in await b.drain(0.3) if "chat-error" in f or MESSAGE_RE.search(f)]
+            # The socket stays open and usable.
+            await wa.send(send("still here"))
+            await b.wait_for("still here")
     assert [m["text"] for m in await history(alice, room)] == ["still here"]
 
 
