@@ -23,7 +23,7 @@ from app.hub import Hub
 from app.presence import create_presence
 from app.ratelimit import create_rate_limiter
 from app.settings import Settings
-from app.throttle import LoginThrottle
+from app.throttle import create_login_throttle
 from app.web import admin, api, docs, errors, pages, ws
 from app.web.deps import LoginRequired, csrf_protect
 from app.web.headers import SecurityHeaders
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub
         app.state.signer = Signer(settings.secret)
         app.state.passwords = Passwords(settings.hash_concurrency)
-        app.state.login_throttle = LoginThrottle()
+        app.state.login_throttle = create_login_throttle(settings.redis_url)
         app.state.chat = Chat(
             settings=settings,
             db=db,

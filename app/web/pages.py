@@ -116,7 +116,7 @@ async def login(
     # Capped: the throttle keeps a key per failed name, and names are at most 32 long.
     account = username.strip().casefold()[:64]
     address = request.client.host if request.client else "?"
-    wait = throttle.retry_after(account=account, address=address)
+    wait = await throttle.retry_after(account=account, address=address)
     if wait:
         error = f"Too many failed logins; try again in {int(wait) + 1} s."
         response = page(
@@ -126,12 +126,12 @@ async def login(
         return response
     user = await auth.authenticate(db, passwords, username=username.strip(), password=password)
     if user is None:
-        throttle.failed(account=account, address=address)
+        await throttle.failed(account=account, address=address)
         error = "Wrong username or password."
         return page(
             request, "login.html", 400, username=username, next=safe_next(next), error=error
         )
-    throttle.succeeded(account=account)
+    await throttle.succeeded(account=account)
     return await start_login(request, user, safe_next(next))
 
 
@@ -168,7 +168,7 @@ async def change_password(
     throttle = request.app.state.login_throttle
     account = user.username_key
     address = request.client.host if request.client else "?"
-    wait = throttle.retry_after(account=account, address=address)
+    wait = await throttle.retry_after(account=account, address=address)
     if wait:
         # Guessing the current password from a stolen session is guessing a login.
         error = f"Too many wrong passwords; try again in {int(wait) + 1} s."
@@ -179,7 +179,7 @@ async def change_password(
         await auth.change_password(db, passwords, user, current=current_password, new=new_password)
     except AuthError as exc:
         if isinstance(exc, auth.WrongPassword):
-            throttle.failed(account=account, address=address)
+            await throttle.failed(account=account, address=address)
         return page(request, "account.html", 400, error=str(exc), notice=None)
     await close_sockets(request.app.state.hub.broker, user.id)
     return await start_login(request, user, "/account?changed=1")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 from scale_support import RedisProcess, metric, scrape, servers, tab, user_on
-from support import Browser, Inbox, Server, postgres_url, running_server
+from support import PASSWORD, Browser, Inbox, Server, postgres_url, running_server
 from websockets.exceptions import ConnectionClosed
 
 
@@ -188,5 +188,36 @@ async def test_the_message_rate_limit_holds_across_servers(tmp_path: Path, limit
             texts = [m["text"] for m in (await alice.api("GET", url)).json()]
             assert sorted(texts) == ["0", "1", "2"]
             await alice.close()
+    finally:
+        redis_server.stop()
+
+
+@pytest.fixture
+def login_db() -> str:
+    return postgres_url("talkroom_hardening_login")
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_the_login_throttle_holds_across_servers(tmp_path: Path, login_db: str) -> None:
+    """Five wrong passwords for one account, spread over two servers, use up the
+    account's one budget: a sixth try on either is refused with 429."""
+    redis_server = RedisProcess(tmp_path / "redis.log")
+    redis_server.start()
+    try:
+        with servers(tmp_path, 2, login_db, redis_server.url) as (a, b):
+            owner = await user_on(a, "guessed_dave")
+            guessers = [Browser(a), Browser(b)]
+            codes = [
+                (await guessers[i % 2].login("guessed_dave", f"guess {i}")).status_code
+                for i in range(5)
+            ]
+            assert codes == [400] * 5
+            for guesser in guessers:
+                refused = await guesser.login("guessed_dave", PASSWORD)
+                assert refused.status_code == 429, refused.text
+                assert int(refused.headers["retry-after"]) > 0
+            for browser in (owner, *guessers):
+                await browser.close()
     finally:
         redis_server.stop()
