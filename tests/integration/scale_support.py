@@ -168,6 +168,13 @@ class RedisProcess:
             self.process.send_signal(signal.SIGKILL)  # a crash: no goodbye to clients
             self.process.wait(timeout=10)
 
+    def __enter__(self) -> RedisProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 async def health(srv: Server) -> int:
     async with httpx.AsyncClient(base_url=srv.base, timeout=10) as client:

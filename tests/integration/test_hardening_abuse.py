@@ -163,33 +163,30 @@ def limit_db() -> str:
 async def test_the_message_rate_limit_holds_across_servers(tmp_path: Path, limit_db: str) -> None:
     """A burst of 3 at 0.2 per second: spreading the sends over two servers gets no
     more through, and the sender is told why."""
-    redis_server = RedisProcess(tmp_path / "redis.log")
-    redis_server.start()
-    try:
-        with servers(
-            tmp_path, 2, limit_db, redis_server.url, message_rate="0.2", message_burst="3"
-        ) as (a, b):
-            room = a.create_room("limited")
-            alice = await user_on(a, "limited_alice")
-            tabs = [alice, tab(alice, b)]
-            url = f"/api/rooms/{room}/messages"
-            codes = [
-                (await tabs[i % 2].api("POST", url, json={"text": f"{i}"})).status_code
-                for i in range(3)
-            ]
-            assert codes == [201, 201, 201]
-            over = await tabs[1].api("POST", url, json={"text": "one too many"})
-            assert over.status_code == 429 and "too fast" in over.json()["detail"]
-            async with await tabs[0].socket(room) as ws:
-                inbox = Inbox(ws)
-                await inbox.wait_for('id="members"')
-                await ws.send('{"message": "and over the socket"}')
-                assert "too fast" in await inbox.wait_for('id="chat-error"')
-            texts = [m["text"] for m in (await alice.api("GET", url)).json()]
-            assert sorted(texts) == ["0", "1", "2"]
-            await alice.close()
-    finally:
-        redis_server.stop()
+    limits = {"message_rate": "0.2", "message_burst": "3"}
+    with (
+        RedisProcess(tmp_path / "redis.log") as redis_server,
+        servers(tmp_path, 2, limit_db, redis_server.url, **limits) as (a, b),
+    ):
+        room = a.create_room("limited")
+        alice = await user_on(a, "limited_alice")
+        tabs = [alice, tab(alice, b)]
+        url = f"/api/rooms/{room}/messages"
+        codes = [
+            (await tabs[i % 2].api("POST", url, json={"text": f"{i}"})).status_code
+            for i in range(3)
+        ]
+        assert codes == [201, 201, 201]
+        over = await tabs[1].api("POST", url, json={"text": "one too many"})
+        assert over.status_code == 429 and "too fast" in over.json()["detail"]
+        async with await tabs[0].socket(room) as ws:
+            inbox = Inbox(ws)
+            await inbox.wait_for('id="members"')
+            await ws.send('{"message": "and over the socket"}')
+            assert "too fast" in await inbox.wait_for('id="chat-error"')
+        texts = [m["text"] for m in (await alice.api("GET", url)).json()]
+        assert sorted(texts) == ["0", "1", "2"]
+        await alice.close()
 
 
 @pytest.fixture
@@ -202,22 +199,20 @@ def login_db() -> str:
 async def test_the_login_throttle_holds_across_servers(tmp_path: Path, login_db: str) -> None:
     """Five wrong passwords for one account, spread over two servers, use up the
     account's one budget: a sixth try on either is refused with 429."""
-    redis_server = RedisProcess(tmp_path / "redis.log")
-    redis_server.start()
-    try:
-        with servers(tmp_path, 2, login_db, redis_server.url) as (a, b):
-            owner = await user_on(a, "guessed_dave")
-            guessers = [Browser(a), Browser(b)]
-            codes = [
-                (await guessers[i % 2].login("guessed_dave", f"guess {i}")).status_code
-                for i in range(5)
-            ]
-            assert codes == [400] * 5
-            for guesser in guessers:
-                refused = await guesser.login("guessed_dave", PASSWORD)
-                assert refused.status_code == 429, refused.text
-                assert int(refused.headers["retry-after"]) > 0
-            for browser in (owner, *guessers):
-                await browser.close()
-    finally:
-        redis_server.stop()
+    with (
+        RedisProcess(tmp_path / "redis.log") as redis_server,
+        servers(tmp_path, 2, login_db, redis_server.url) as (a, b),
+    ):
+        owner = await user_on(a, "guessed_dave")
+        guessers = [Browser(a), Browser(b)]
+        codes = [
+            (await guessers[i % 2].login("guessed_dave", f"guess {i}")).status_code
+            for i in range(5)
+        ]
+        assert codes == [400] * 5
+        for guesser in guessers:
+            refused = await guesser.login("guessed_dave", PASSWORD)
+            assert refused.status_code == 429, refused.text
+            assert int(refused.headers["retry-after"]) > 0
+        for browser in (owner, *guessers):
+            await browser.close()
