@@ -91,31 +91,10 @@ def parse_frame(text: str) -> tuple[str, str | None]:
 async def room_socket(websocket: WebSocket) -> None:
     room_id: int = websocket.path_params["room_id"]
     state = websocket.app.state
-    if not origin_allowed(websocket, state.settings):
-        # Closing before accept refuses the handshake with HTTP 403.
-        await websocket.close(WS_1008_POLICY_VIOLATION)
-        return
-    # Accept at once and check after: the page may navigate away while a slow
-    # handshake is pending, which browsers report as a console error.
-    await websocket.accept()
     chat: Chat = state.chat
     sid = session_id(websocket)
-    try:
-        user = await session_user(state.db, state.settings, sid)
-        found = user is not None and await chat.room(room_id) is not None
-    except Exception as exc:
-        if not unavailable(exc):
-            raise
-        logger.warning("The database is not answering a handshake: %s", type(exc).__name__)
-        await websocket.close(WS_1013_TRY_AGAIN_LATER, DATABASE_DOWN_AT_HANDSHAKE)
-        return
-    if user is None or not found:
-        # Closed after accept: a refused handshake reaches browsers as 1006, which
-        # htmx would retry for ever; 1008 stops it, 1013 asks it to come back later.
-        await websocket.close(WS_1008_POLICY_VIOLATION)
-        return
-    if state.hub.sockets_of(user.id) >= state.settings.sockets_per_user:
-        await websocket.close(WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab.")
+    user = await admit(websocket, room_id, sid)
+    if user is None:
         return
     conn = Connection(
         websocket,
@@ -142,6 +121,36 @@ async def room_socket(websocket: WebSocket) -> None:
     finally:
         await state.hub.leave(conn)
         await conn.stop()
+
+
+async def admit(websocket: WebSocket, room_id: int, sid: str | None) -> User | None:
+    """The user this socket is for, or None once the socket has been refused."""
+    state = websocket.app.state
+    if not origin_allowed(websocket, state.settings):
+        # Closing before accept refuses the handshake with HTTP 403.
+        await websocket.close(WS_1008_POLICY_VIOLATION)
+        return None
+    # Accept at once and check after: the page may navigate away while a slow
+    # handshake is pending, which browsers report as a console error. And a
+    # refused handshake reaches browsers as 1006, which htmx would retry for
+    # ever; a close after accept says 1008 (stop) or 1013 (come back later).
+    await websocket.accept()
+    try:
+        user = await session_user(state.db, state.settings, sid)
+        found = user is not None and await state.chat.room(room_id) is not None
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        logger.warning("The database is not answering a handshake: %s", type(exc).__name__)
+        await websocket.close(WS_1013_TRY_AGAIN_LATER, DATABASE_DOWN_AT_HANDSHAKE)
+        return None
+    if user is None or not found:
+        await websocket.close(WS_1008_POLICY_VIOLATION)
+        return None
+    if state.hub.sockets_of(user.id) >= state.settings.sockets_per_user:
+        await websocket.close(WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab.")
+        return None
+    return user
 
 
 # A plain Starlette route: FastAPI's dependency solving would keep a few KB per
