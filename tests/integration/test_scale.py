@@ -266,8 +266,13 @@ async def test_a_redis_restart_loses_no_message(tmp_path: Path, restart_db: str)
         with servers(tmp_path, 2, restart_db, redis_server.url) as (x, y):
             room = x.create_room("outage")
             alice, bob = await user_on(x, "outage-alice"), await user_on(y, "outage-bob")
-            wa, wb = await alice.socket(room, after=0), await bob.socket(room, after=0)
-            a_in, b_in = Inbox(wa), Inbox(wb)
+            wa = await alice.socket(room, after=0)
+            a_in = Inbox(wa)
+            # Alice is in before bob comes (her server subscribes the room first),
+            # so bob's arrival reaches her as a join line, not in her member list.
+            await a_in.wait_for('id="members"')
+            wb = await bob.socket(room, after=0)
+            b_in = Inbox(wb)
             await a_in.wait_for(f'data-notice="join" data-user="{bob.username}"')
             await wa.send(send("before"))
             for inbox in (a_in, b_in):
