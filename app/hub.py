@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from app import metrics
 from app.broker import RECONNECTED, Broker
 from app.events import LOBBY, RESYNC, Event, room_channel
-from app.web.fastws import WRITE_FRAME, text_frame
+from app.frames import WRITE_FRAME, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Presence:
 PRESENCE_DUE = Event("presence")
 
 
-# Writes an encoded frame now, or returns False (see app.web.fastws).
+# Writes an encoded frame now, or returns False (see app.frames, app.web.fastws).
 FrameWriter = Callable[[bytes], bool]
 
 

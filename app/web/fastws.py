@@ -19,7 +19,6 @@ wrappers, closures) would otherwise stay alive with every open socket.
 from __future__ import annotations
 
 import re
-import struct
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -27,20 +26,7 @@ from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-WRITE_FRAME = "talkroom.write_frame"
-_FIN_TEXT = 0x81  # FIN + opcode 1 (text); server frames are never masked
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented WebSocket text frame (RFC 6455, section 5.2)."""
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", _FIN_TEXT, size)
-    elif size < 65536:
-        header = struct.pack("!BBH", _FIN_TEXT, 126, size)
-    else:
-        header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
-    return header + payload
+from app.frames import WRITE_FRAME
 
 
 class FrameWritingProtocol(WebSocketsSansIOProtocol):

@@ -70,3 +70,13 @@ async def test_rate_limiter_allows_a_burst_then_refuses() -> None:
 async def test_rate_limit_zero_turns_it_off() -> None:
     limiter = MemoryRateLimiter(rate=0, burst=1)
     assert all([await limiter.hit("a") == 0.0 for _ in range(100)])
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_text_frame_matches_the_websockets_library(size: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    from app.frames import text_frame
+
+    payload = b"x" * size
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False)

@@ -1,0 +1,26 @@
+"""WebSocket text frames built once and written to many sockets.
+
+The hub encodes a message's frame here once; app.web.fastws, the protocol that
+can write such a frame, hands its writer to the app in the ASGI scope under
+``scope["extensions"][WRITE_FRAME]``. Kept apart from both so the hub does not
+depend on the web layer or on uvicorn.
+"""
+
+from __future__ import annotations
+
+import struct
+
+WRITE_FRAME = "talkroom.write_frame"
+_FIN_TEXT = 0x81  # FIN + opcode 1 (text); server frames are never masked
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (RFC 6455, section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", _FIN_TEXT, size)
+    elif size < 65536:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, size)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
+    return header + payload
