@@ -129,6 +129,8 @@ class Options:
     connect_rate: float
     cookie_cache: Path | None
     retries: int
+    redis_port: int | None
+    pg_database: str | None
 
 
 class LoadGen:
@@ -317,6 +319,10 @@ class LoadGen:
                 await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
         return worst * 1000
 
+    def new_window(self) -> measure.Window:
+        opts = self.opts
+        return measure.Window(opts.server_pid, opts.redis_port, opts.pg_database)
+
     async def run_step(self, index: int, rate: float) -> dict[str, object]:
         self.reset_seed_history()
         if self.opts.warmup > 0:
@@ -328,7 +334,7 @@ class LoadGen:
         self.step = step
         self.closed_in_step = 0
         self.lag.reset()
-        window = self.window[0] = measure.Window(self.opts.server_pid)
+        window = self.window[0] = self.new_window()
         t0 = time.time_ns()
         send_lag = await self.send_at(rate, self.opts.duration, run_id, step)
         send_s = (time.time_ns() - t0) / 1e9
@@ -401,7 +407,7 @@ class LoadGen:
             loop_task.cancel()
 
     async def measure_idle(self, rss_before: int) -> None:
-        window = self.window[0] = measure.Window(self.opts.server_pid)
+        window = self.window[0] = self.new_window()
         rss_after_connect = measure.rss_bytes(self.opts.server_pid)
         self.lag.reset()
         await asyncio.sleep(self.opts.idle)
@@ -452,6 +458,14 @@ class LoadGen:
         print(summary_line(full), flush=True)
 
 
+def stores_part(r: dict[str, object]) -> str:
+    """Per worker, Redis and PostgreSQL CPU, when they were measured."""
+    parts = [f"procs={r['server_procs_cpu_pct']}"] if "server_procs_cpu_pct" in r else []
+    keys = ("redis_cpu_pct", "postgres_cpu_pct", "unrelated_cpu_pct")
+    parts += [f"{k.removesuffix('_cpu_pct')}={r[k]}%" for k in keys if k in r]
+    return " ".join(parts) + " " if parts else ""
+
+
 def summary_line(r: dict[str, object]) -> str:
     head = (
         f"[{r['scenario']}] {r['target']} {r['label']} conns={r['connections']} rooms={r['rooms']}"
@@ -469,7 +483,7 @@ def summary_line(r: dict[str, object]) -> str:
         f"| server cpu={r['server_cpu_pct']}% rss={r['server_rss_mb']}MB "
         f"| loadgen cpu={r['loadgen_cpu_pct']}% lag p99/max={r['loop_lag_p99_ms']}/"
         f"{r['loop_lag_max_ms']} ms send-lag={r['send_lag_max_ms']} ms "
-        f"| other cpu={r['other_cpu_pct']}% {'OK' if r['ok'] else 'FAIL'}"
+        f"| other cpu={r['other_cpu_pct']}% {stores_part(r)}{'OK' if r['ok'] else 'FAIL'}"
         + (f" page={r['page_load_p50_ms']} ms" if "page_load_p50_ms" in r else "")
     )
 
@@ -498,6 +512,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--connect-rate", type=float, default=0.0, help="connections/s, 0: no pacing")
     p.add_argument("--cookie-cache", type=Path)
     p.add_argument("--retries", type=int, default=1, help="tries again of a failing step")
+    p.add_argument("--redis-port", type=int, help="also measure the redis-server on this port")
+    p.add_argument("--pg-database", help="also measure the PostgreSQL backends of this database")
     a = p.parse_args(argv)
     rates = [float(x) for x in a.rates.split(",") if x.strip()]
     # Every Options field has the same name as its flag; rates is the only one parsed.

@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -50,6 +51,33 @@ def rss_bytes(pid: int | None) -> int:
     return total
 
 
+def redis_procs(port: int) -> list[psutil.Process]:
+    """The bench's redis-server (its cmdline ends in 127.0.0.1:PORT)."""
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "redis-server" and f":{port}" in " ".join(p.info["cmdline"] or [])
+    ]
+
+
+def postgres_procs(database: str) -> list[psutil.Process]:
+    """PostgreSQL backends serving DATABASE (cmdline `postgres: USER DATABASE HOST ...`)."""
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and f" {database} " in " ".join(p.info["cmdline"] or [])
+    ]
+
+
+def cpu_by_pid(procs: list[psutil.Process]) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+    return out
+
+
 def busy_seconds() -> float:
     """CPU time the whole machine spent busy, summed over cores."""
     t = psutil.cpu_times()
@@ -58,36 +86,71 @@ def busy_seconds() -> float:
 
 @dataclass
 class Window:
-    """CPU use of the server, of this loadgen and of everything else over one window."""
+    """CPU use of the server, of this loadgen and of everything else over one window.
+
+    With redis_port / pg_database set, the bench's Redis and PostgreSQL backends are
+    measured too, and so is each server process on its own (a worker at 100 % of its
+    core, not the sum, is what saturates)."""
 
     server_pid: int | None
+    redis_port: int | None = None
+    pg_database: str | None = None
     start_wall: float = 0.0
     start_server: float = 0.0
     start_self: float = 0.0
     start_busy: float = 0.0
     rss_max: int = 0
+    start_procs: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.start_wall = time.perf_counter()
         self.start_server = cpu_seconds(tree(self.server_pid)) if self.server_pid else 0.0
         self.start_self = cpu_seconds([psutil.Process(os.getpid())])
         self.start_busy = busy_seconds()
+        self.start_procs = self.groups()
+
+    def groups(self) -> dict[str, dict[int, float]]:
+        out = {"server": cpu_by_pid(tree(self.server_pid)) if self.server_pid else {}}
+        if self.redis_port:
+            out["redis"] = cpu_by_pid(redis_procs(self.redis_port))
+        if self.pg_database:
+            out["postgres"] = cpu_by_pid(postgres_procs(self.pg_database))
+        return out
+
+    def group_pcts(self, wall: float) -> dict[str, object]:
+        """Per group: CPU % of each process over the window (one that started meanwhile
+        counts from 0), summed for Redis and PostgreSQL, listed for the server."""
+        out: dict[str, object] = {}
+        for name, now in self.groups().items():
+            start = self.start_procs.get(name, {})
+            pcts = [round(100 * (cpu - start.get(pid, 0.0)) / wall, 1) for pid, cpu in now.items()]
+            if name == "server":
+                out["server_procs_cpu_pct"] = sorted(pcts, reverse=True)
+            else:
+                out[f"{name}_cpu_pct"] = round(sum(pcts), 1)
+        return out
 
     def sample_rss(self) -> None:
         self.rss_max = max(self.rss_max, rss_bytes(self.server_pid))
 
-    def finish(self) -> dict[str, float]:
+    def finish(self) -> dict[str, Any]:
         wall = max(time.perf_counter() - self.start_wall, 1e-9)
         server = (cpu_seconds(tree(self.server_pid)) - self.start_server) if self.server_pid else 0
         me = cpu_seconds([psutil.Process(os.getpid())]) - self.start_self
         busy = busy_seconds() - self.start_busy
         rss = rss_bytes(self.server_pid)
         self.rss_max = max(self.rss_max, rss)
+        groups = self.group_pcts(wall)
+        other = max(0.0, 100 * (busy - server - me) / wall)
+        stores = sum(v for k, v in groups.items() if k in ("redis_cpu_pct", "postgres_cpu_pct"))
         return {
             "server_cpu_pct": round(100 * server / wall, 1),
             "loadgen_cpu_pct": round(100 * me / wall, 1),
             # Anything else on the machine (other engineers' tests): a noise gauge.
-            "other_cpu_pct": round(max(0.0, 100 * (busy - server - me) / wall), 1),
+            # It includes the bench's Redis and PostgreSQL, shown apart when measured.
+            "other_cpu_pct": round(other, 1),
+            **groups,
+            **({"unrelated_cpu_pct": round(max(0.0, other - stores), 1)} if stores else {}),
             "server_rss_mb": round(rss / 2**20, 1),
             "server_rss_max_mb": round(self.rss_max / 2**20, 1),
         }

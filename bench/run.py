@@ -75,8 +75,12 @@ def loadgen(args: argparse.Namespace, target: str, port: int, pid: int, *extra: 
         str(args.duration),
         "--retries",
         str(args.retries),
+        "--redis-port",
+        str(servers.REDIS_PORT),
         *extra,
     ]
+    if args.database == "postgres":
+        argv += ["--pg-database", servers.PG_DATABASE]
     if kind_of(target) == "talkroom":
         argv += ["--cookie-cache", str(servers.WORK / f"cookies-talkroom-{args.data_name}.json")]
     print("+", " ".join(argv[3:]), flush=True)
@@ -104,14 +108,15 @@ def with_server(
         data = servers.WORK / args.data_name
         if fresh or not data.exists():
             data = servers.fresh_data_dir(args.data_name)
-        cpu = args.server_cpu if workers == 1 else "0,1"
+        cpu = args.server_cpu if workers == 1 else args.workers_cpu
         url = f"{servers.REDIS_URL}/1" if redis else None
+        database = servers.fresh_postgres() if args.database == "postgres" else None
         server = servers.start_talkroom(
-            TALKROOM_PORT, data, workers=workers, cpu=cpu, redis_url=url
+            args.port, data, workers=workers, cpu=cpu, redis_url=url, database_url=database
         )
     try:
         if kind_of(target) == "talkroom":
-            servers.talkroom_rooms(server, servers.WORK / args.data_name, rooms)
+            servers.talkroom_rooms(server, rooms)
         print(f"started {server.name} pid {server.pid} (log {server.log})", flush=True)
         work(server)
     finally:
@@ -177,6 +182,8 @@ def idle(args: argparse.Namespace) -> None:
 
 
 def history(args: argparse.Namespace) -> None:
+    if args.database != "sqlite":
+        sys.exit("history preloads talkroom's SQLite file: --database sqlite only")
     sizes = [int(h) for h in args.history.split(",")]
     args.data_name = "talkroom-history"
     for target in check_targets(args):
@@ -216,6 +223,17 @@ def history(args: argparse.Namespace) -> None:
             servers.peer_preload(0)
 
 
+def workers_label(args: argparse.Namespace, count: int) -> str:
+    """workers=2 (SQLite, as before), workers=2 pg cpu=0,1 ...: the label tells runs apart."""
+    cpu = args.server_cpu if count == 1 else args.workers_cpu
+    parts = [f"workers={count}"]
+    if args.database != "sqlite":
+        parts.append("pg")
+    if cpu != ("1" if count == 1 else "0,1"):
+        parts.append(f"cpu={cpu}")
+    return " ".join([*parts, args.label]).strip()
+
+
 def workers(args: argparse.Namespace) -> None:
     if not servers.talkroom_available():
         sys.exit(f"{servers.TALKROOM_BIN} does not exist")
@@ -228,7 +246,7 @@ def workers(args: argparse.Namespace) -> None:
                 connections=args.receivers,
                 senders=args.senders,
                 rates=rates,
-                label=f"workers={count}",
+                label=workers_label(args, count),
                 connect_rate=args.connect_rate,
             )
             loadgen(args, "talkroom", server.port, server.pid, *extra)
@@ -260,7 +278,10 @@ def main() -> None:
         default=40.0,
         help="new sockets/s (joins are announced to the room: storms cost O(n^2))",
     )
-    p.add_argument("--server-cpu", default="1")
+    p.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--port", type=int, default=TALKROOM_PORT, help="talkroom's port")
+    p.add_argument("--server-cpu", default="1", help="cores of a one-worker server")
+    p.add_argument("--workers-cpu", default="0,1", help="cores of a several-worker server")
     p.add_argument("--loadgen-cpu", default="0")
     p.add_argument("--timeout", type=float, default=900.0, help="backstop per loadgen run")
     p.add_argument("--results", type=Path, default=BENCH / "results.jsonl")

@@ -26,8 +26,13 @@ PEER_DIR = Path(
 PEER_DB = Path(os.environ.get("BENCH_PEER_DB", "/tmp/peer_django_channels/db.sqlite3"))
 TALKROOM_BIN = Path(os.environ.get("BENCH_TALKROOM", BENCH.parent / ".venv/bin/talkroom"))
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/talkroom-bench"))
-REDIS_PORT = 6390  # our own Redis: 6379 belongs to the other engineers' tests
+# Our own Redis: 6379 belongs to the other engineers' tests. Two bench runs side by
+# side need different ports (and BENCH_WORK directories), or one stops the other's Redis.
+REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6390"))
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}"
+# PostgreSQL (trust auth): the admin database to connect to, and the one the bench owns.
+PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "talkroom_bench")
 LOGS = WORK / "logs"
 
 
@@ -47,6 +52,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    env: dict[str, str] | None = None  # talkroom's, so the CLI reaches the same database
 
     @property
     def pid(self) -> int:
@@ -59,7 +65,7 @@ class Server:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=60)  # a loaded machine can take a while to reap it
 
 
 def spawn(
@@ -189,14 +195,36 @@ def peer_preload(count: int) -> None:
         )
 
 
+# -- PostgreSQL ----------------------------------------------------------------
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def fresh_postgres() -> str:
+    """An empty bench database (dropped first: every start begins equal); its talkroom URL."""
+    psql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{PG_DATABASE}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{PG_DATABASE}"
+
+
 # -- talkroom ------------------------------------------------------------------
-def talkroom_env(data_dir: Path, redis_url: str | None = None) -> dict[str, str]:
+def talkroom_env(
+    data_dir: Path, redis_url: str | None = None, database_url: str | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALKROOM_")}
     env.update(
         TALKROOM_DATA_DIR=str(data_dir), TALKROOM_MESSAGE_RATE="0", TALKROOM_ENV="development"
     )
     if redis_url:
         env["TALKROOM_REDIS_URL"] = redis_url
+    if database_url:
+        env["TALKROOM_DATABASE_URL"] = database_url
     return env
 
 
@@ -224,9 +252,14 @@ def fresh_data_dir(name: str) -> Path:
 
 
 def start_talkroom(
-    port: int, data_dir: Path, workers: int = 1, cpu: str = "1", redis_url: str | None = None
+    port: int,
+    data_dir: Path,
+    workers: int = 1,
+    cpu: str = "1",
+    redis_url: str | None = None,
+    database_url: str | None = None,
 ) -> Server:
-    env = talkroom_env(data_dir, redis_url)
+    env = talkroom_env(data_dir, redis_url, database_url)
     # The room exists before anyone connects, made the operator's way.
     talkroom_cli(env, "createroom", "bench")
     argv = [
@@ -242,17 +275,17 @@ def start_talkroom(
     ]
     proc, log = spawn(f"talkroom-w{workers}", argv, env=env, cwd=data_dir)
     wait_http(proc, port, "/healthz", log, timeout=120)
-    return Server(f"talkroom-w{workers}", proc, port, log)
+    return Server(f"talkroom-w{workers}", proc, port, log, env)
 
 
-def talkroom_rooms(server: Server, data_dir: Path, count: int) -> None:
+def talkroom_rooms(server: Server, count: int) -> None:
     """Rooms bench-1..bench-{count-1}, made with `talkroom createroom` (~0.5 s each).
 
     The contract's admin POST /api/rooms would be faster, but talkroom answered it
     with 405 when this was written, so the operator's CLI is the way that works."""
-    if count <= 1:
+    if count <= 1 or server.env is None:
         return
-    env = talkroom_env(data_dir)
+    env = server.env
     jar = webclient.talkroom_login(server.port, "bench0")
     have = webclient.room_ids("talkroom", server.port, jar)
     for i in range(1, count):
