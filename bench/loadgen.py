@@ -319,6 +319,16 @@ class LoadGen:
                 await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
         return worst * 1000
 
+    async def scrape(self) -> dict[str, float]:
+        """talkroom's /metrics counters (empty for the peer, or if /metrics fails)."""
+        if self.kind != "talkroom":
+            return {}
+        try:
+            reply = await asyncio.to_thread(webclient.request, self.opts.port, "GET", "/metrics")
+        except OSError:
+            return {}
+        return measure.parse_metrics(reply.body.decode()) if reply.status == 200 else {}
+
     def new_window(self) -> measure.Window:
         opts = self.opts
         return measure.Window(opts.server_pid, opts.redis_port, opts.pg_database)
@@ -334,6 +344,7 @@ class LoadGen:
         self.step = step
         self.closed_in_step = 0
         self.lag.reset()
+        metrics_before = await self.scrape()
         window = self.window[0] = self.new_window()
         t0 = time.time_ns()
         send_lag = await self.send_at(rate, self.opts.duration, run_id, step)
@@ -346,6 +357,8 @@ class LoadGen:
         stats = window.finish()
         self.window[0] = None
         self.step = None
+        if metrics_before:
+            stats.update(measure.metrics_delta(metrics_before, await self.scrape()))
         lat = sorted(step.latencies_us)
         delivered = len(lat)
         span = max(send_s, (step.last_ns - t0) / 1e9) if delivered else send_s
@@ -460,9 +473,17 @@ class LoadGen:
 
 def stores_part(r: dict[str, object]) -> str:
     """Per worker, Redis and PostgreSQL CPU, when they were measured."""
-    parts = [f"procs={r['server_procs_cpu_pct']}"] if "server_procs_cpu_pct" in r else []
+    parts = []
+    if "server_procs_cpu_pct" in r:
+        parts.append(f"procs={r['server_procs_cpu_pct']} waiting={r['server_procs_wait_pct']}%")
+        parts.append(f"loadgen waiting={r['loadgen_wait_pct']}%")
     keys = ("redis_cpu_pct", "postgres_cpu_pct", "unrelated_cpu_pct")
     parts += [f"{k.removesuffix('_cpu_pct')}={r[k]}%" for k in keys if k in r]
+    if "gap_repairs" in r:
+        parts.append(
+            f"repairs={r['gap_repairs']} save->send p50/p99<={r['save_to_send_p50_ms_le']}"
+            f"/{r['save_to_send_p99_ms_le']} ms"
+        )
     return " ".join(parts) + " " if parts else ""
 
 

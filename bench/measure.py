@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -78,6 +79,19 @@ def cpu_by_pid(procs: list[psutil.Process]) -> dict[int, float]:
     return out
 
 
+def runqueue_wait(pid: int) -> float:
+    """Seconds PID spent runnable but waiting for a core (/proc/PID/schedstat): how much
+    other processes on the same cores delayed it, whatever its own CPU use."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def waits(procs: list[psutil.Process]) -> dict[int, float]:
+    return {p.pid: runqueue_wait(p.pid) for p in procs}
+
+
 def busy_seconds() -> float:
     """CPU time the whole machine spent busy, summed over cores."""
     t = psutil.cpu_times()
@@ -110,7 +124,12 @@ class Window:
         self.start_procs = self.groups()
 
     def groups(self) -> dict[str, dict[int, float]]:
-        out = {"server": cpu_by_pid(tree(self.server_pid)) if self.server_pid else {}}
+        server = tree(self.server_pid) if self.server_pid else []
+        out = {
+            "server": cpu_by_pid(server),
+            "server_wait": waits(server),
+            "loadgen_wait": waits([psutil.Process(os.getpid())]),
+        }
         if self.redis_port:
             out["redis"] = cpu_by_pid(redis_procs(self.redis_port))
         if self.pg_database:
@@ -118,14 +137,19 @@ class Window:
         return out
 
     def group_pcts(self, wall: float) -> dict[str, object]:
-        """Per group: CPU % of each process over the window (one that started meanwhile
-        counts from 0), summed for Redis and PostgreSQL, listed for the server."""
+        """Per group: CPU % (or run-queue wait %) of each process over the window (one
+        that started meanwhile counts from 0), summed for Redis and PostgreSQL, listed
+        per process for the server (in tree order: the parent first)."""
         out: dict[str, object] = {}
         for name, now in self.groups().items():
             start = self.start_procs.get(name, {})
             pcts = [round(100 * (cpu - start.get(pid, 0.0)) / wall, 1) for pid, cpu in now.items()]
             if name == "server":
-                out["server_procs_cpu_pct"] = sorted(pcts, reverse=True)
+                out["server_procs_cpu_pct"] = pcts
+            elif name == "server_wait":
+                out["server_procs_wait_pct"] = pcts  # same order as server_procs_cpu_pct
+            elif name == "loadgen_wait":
+                out["loadgen_wait_pct"] = pcts[0] if pcts else 0.0
             else:
                 out[f"{name}_cpu_pct"] = round(sum(pcts), 1)
         return out
@@ -185,3 +209,56 @@ class LoopLag:
             "loop_lag_p99_ms": round(percentile(lags, 0.99), 2),
             "loop_lag_max_ms": round(lags[-1] if lags else 0.0, 2),
         }
+
+
+# talkroom's /metrics counters worth a delta per step: repairs from the database
+# (a gap in a socket's seqs means pub/sub order or loss forced a catch-up query),
+# Redis reconnects, 1013 closes, and commit-to-write time.
+METRICS_KEPT = (
+    "talkroom_gap_repairs_total",
+    "talkroom_redis_reconnects_total",
+    "talkroom_slow_clients_closed_total",
+    "talkroom_messages_saved_total",
+    "talkroom_save_to_send_seconds_bucket",
+    "talkroom_save_to_send_seconds_count",
+)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text -> {'name{labels}': value} for METRICS_KEPT (summed over workers
+    by talkroom itself)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(METRICS_KEPT):
+            key, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[key] = out.get(key, 0.0) + float(value)
+    return out
+
+
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, object]:
+    """The step's repairs, reconnects and closes, and commit-to-write p50/p99 (bucket
+    upper bounds) from the histogram's delta."""
+    delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    buckets = sorted(
+        (float(k.split('le="')[1].split('"')[0]), v)
+        for k, v in delta.items()
+        if k.startswith("talkroom_save_to_send_seconds_bucket")
+    )
+    total = delta.get("talkroom_save_to_send_seconds_count", 0.0)
+
+    def bound(q: float) -> float:
+        return next((le for le, n in buckets if n >= q * total), float("inf")) * 1000
+
+    def count(prefix: str) -> int:
+        return int(sum(v for k, v in delta.items() if k.startswith(prefix)))
+
+    return {
+        "gap_repairs": count('talkroom_gap_repairs_total{reason="gap"}'),
+        "resync_repairs": count('talkroom_gap_repairs_total{reason="resync"}'),
+        "redis_reconnects": count("talkroom_redis_reconnects_total"),
+        "slow_closed": count("talkroom_slow_clients_closed_total"),
+        "saved": count("talkroom_messages_saved_total"),
+        "save_to_send_p50_ms_le": bound(0.5) if total else None,
+        "save_to_send_p99_ms_le": bound(0.99) if total else None,
+    }
