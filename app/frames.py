@@ -1,8 +1,7 @@
 """WebSocket text frames built once and written to many sockets.
 
-The hub encodes a message's frame here once; app.web.fastws, the protocol that
-can write such a frame, hands its writer to the app in the ASGI scope under
-``scope["extensions"][WRITE_FRAME]``. Kept apart from both so the hub does not
+The hub encodes a message's frame here once and hands the bytes to each
+socket's write_frame (app.web.fastws). Kept apart from both so the hub does not
 depend on the web layer or on uvicorn.
 """
 
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import struct
 
-WRITE_FRAME = "talkroom.write_frame"
 _FIN_TEXT = 0x81  # FIN + opcode 1 (text); server frames are never masked
 
 

@@ -21,13 +21,14 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from app import metrics
 from app.broker import RECONNECTED, Broker
 from app.events import LOBBY, RESYNC, Event, room_channel
-from app.frames import WRITE_FRAME, text_frame
+from app.frames import text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,16 @@ class Presence:
 PRESENCE_DUE = Event("presence")
 
 
-# Writes an encoded frame now, or returns False (see app.frames, app.web.fastws).
-FrameWriter = Callable[[bytes], bool]
+class Socket(Protocol):
+    """The one WebSocket a connection writes to (app.web.fastws, or an ASGI adapter)."""
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write an encoded frame now, or return False: it must take send_text."""
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int) -> None:
+        """Start the closing handshake; nothing once it has started."""
 
 
 class RoomOrder:
@@ -95,7 +104,12 @@ class RoomOrder:
 
 
 class Connection:
-    """One WebSocket in one room, with its outbox and its delivery cursor."""
+    """One WebSocket in one room, with its outbox and its delivery cursor.
+
+    Its sender task runs only while there is something to send: an idle socket
+    costs no task. With no sender running the connection is up to date, so the
+    hub may write a message's ready-made frame to it directly (write_now).
+    """
 
     # Thousands of these sit idle: no per-instance dict.
     __slots__ = (
@@ -105,21 +119,20 @@ class Connection:
         "_outbox",
         "_outbox_size",
         "_presence",
-        "_ready",
+        "_repair_first",
         "_sender",
-        "_waiting",
-        "_write_frame",
+        "_started",
         "cursor",
         "room_id",
         "session",
+        "socket",
         "user_id",
         "username",
-        "websocket",
     )
 
     def __init__(
         self,
-        websocket: WebSocket,
+        socket: Socket,
         *,
         room_id: int,
         user_id: int,
@@ -128,7 +141,7 @@ class Connection:
         outbox_size: int,
         session: str = "",
     ) -> None:
-        self.websocket = websocket
+        self.socket = socket
         self.room_id = room_id
         self.session = session  # auth.session_tag of the session that opened it
         self.user_id = user_id
@@ -138,10 +151,8 @@ class Connection:
         self._outbox: deque[Event] = deque()
         self._outbox_size = outbox_size
         self._presence: Presence | None = None  # made when needed: most sockets sit idle
-        extensions = websocket.scope.get("extensions") or {}
-        self._write_frame: FrameWriter | None = extensions.get(WRITE_FRAME)
-        self._waiting = False  # the sender is parked with nothing to do
-        self._ready = asyncio.Event()
+        self._started = False
+        self._repair_first = False
         self._closing: int | None = None
         self._sender: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -154,19 +165,19 @@ class Connection:
             self._drop_slow()
             return
         self._outbox.append(event)
-        self._ready.set()
+        self._wake()
 
     def write_now(self, first: int, last: int, frames: bytes) -> bool:
         """Write the ready-made frames of messages first..last straight to the socket
         when they are next and nothing is queued before them; False: they must go
         through the outbox."""
         if (
-            self._waiting
+            self._started
+            and self._sender is None
             and first == self.cursor + 1
             and not self._outbox
             and self._closing is None
-            and self._write_frame is not None
-            and self._write_frame(frames)
+            and self.socket.write_frame(frames)
         ):
             self.cursor = last
             return True
@@ -181,14 +192,14 @@ class Connection:
         if self._presence is None:
             self._presence = Presence()
             self._outbox.append(PRESENCE_DUE)
-            self._ready.set()
+            self._wake()
         self._presence.add(lines, states or {})
 
     def close(self, code: int) -> None:
         """Ask the sender to close the socket once it is free."""
         self._closing = code
         self._outbox.clear()
-        self._ready.set()
+        self._wake()
 
     def _drop_slow(self) -> None:
         # The sender may be stuck writing to a client that stopped reading, so
@@ -202,11 +213,25 @@ class Connection:
         self._closer = asyncio.create_task(self._close(WS_1013_TRY_AGAIN_LATER))
 
     def start(self) -> None:
-        self._sender = asyncio.create_task(self.run(), name=f"sender-{self.room_id}")
-        self._sender.add_done_callback(self._sender_done)
+        """Catch up from the database, then deliver what is offered, in seq order."""
+        self._started = True
+        self._repair_first = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._started and self._sender is None:
+            self._sender = asyncio.create_task(self._send(), name=f"sender-{self.room_id}")
+            self._sender.add_done_callback(self._sender_done)
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None or self._closing is not None:
+        self._sender = None
+        if task.cancelled():
+            return
+        if task.exception() is None:
+            if self._outbox and self._closing is None:
+                self._wake()  # offered after the sender's last look at the outbox
+            return
+        if self._closing is not None:
             return
         if isinstance(task.exception(), DISCONNECTED):
             # The client left while a frame was being written: nothing to close.
@@ -224,29 +249,25 @@ class Connection:
         self._closer = asyncio.create_task(self._close(WS_1011_INTERNAL_ERROR))
 
     async def stop(self) -> None:
+        self._started = False
         if self._sender:
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
 
-    async def run(self) -> None:
-        """Catch up from the database, then deliver live events in seq order."""
-        await self._repair()
-        while True:
-            self._waiting = not self._outbox and self._closing is None
-            await self._ready.wait()
-            self._waiting = False
-            self._ready.clear()
-            while self._outbox and self._closing is None:
-                await self._deliver(self._outbox.popleft())
-            if self._closing is not None:
-                await self._close(self._closing)
-                return
+    async def _send(self) -> None:
+        if self._repair_first:
+            self._repair_first = False
+            await self._repair()
+        while self._outbox and self._closing is None:
+            await self._deliver(self._outbox.popleft())
+        if self._closing is not None:
+            await self._close(self._closing)
 
     async def _deliver(self, event: Event) -> None:
         if event is PRESENCE_DUE:
             presence, self._presence = self._presence, None
             if presence is not None:
-                await self.websocket.send_text(presence.frame())
+                await self.socket.send_text(presence.frame())
         elif event.kind == "message":
             if event.seq <= self.cursor:
                 return  # already delivered (catch-up or a duplicate)
@@ -255,7 +276,7 @@ class Connection:
                 await self._repair()  # a gap: pub/sub lost or reordered an event
                 if event.seq <= self.cursor:
                     return
-            await self.websocket.send_text(event.html)
+            await self.socket.send_text(event.html)
             self.cursor = event.seq
             metrics.DELIVERIES.inc()
             if event.saved_at:
@@ -269,18 +290,17 @@ class Connection:
             if event.html in ("", str(self.user_id), f"session:{self.session}"):
                 self._closing = event.seq
         else:
-            await self.websocket.send_text(event.html)
+            await self.socket.send_text(event.html)
 
     async def _repair(self) -> None:
         update = await self._catch_up(self.room_id, self.cursor)
         if update is not None:
             html, self.cursor = update
-            await self.websocket.send_text(html)
+            await self.socket.send_text(html)
 
     async def _close(self, code: int) -> None:
-        if self.websocket.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await self.websocket.close(code)
+        with contextlib.suppress(Exception):
+            await self.socket.close(code)
 
 
 class Hub:

@@ -9,6 +9,7 @@ files there and ``/metrics`` adds up every worker's.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -56,6 +57,13 @@ SAVE_TO_SEND = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+TASKS = Gauge(
+    "talkroom_asyncio_tasks",
+    "asyncio tasks alive in a worker when it last served /metrics. It follows the work"
+    " in flight, not the open sockets: an idle socket keeps no task.",
+    multiprocess_mode="livesum",
+)
+
 router = APIRouter()
 
 
@@ -72,6 +80,7 @@ def process_exit(metrics_dir: Path | None) -> None:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics_page(request: Request) -> Response:
+    TASKS.set(len(asyncio.all_tasks()))
     metrics_dir: Path | None = request.app.state.settings.metrics_dir
     registry = REGISTRY
     if metrics_dir is not None and multiprocess_on():

@@ -1,8 +1,10 @@
 """The WebSocket endpoint: handshake checks, then frames in, fragments out.
 
-Frames in are turned into chat.post calls; fragments out come only from the
-hub, through this connection's outbox (errors for this sender included), so
-one task writes to the socket.
+Frames in are turned into chat.post calls by the socket's Member; fragments out
+come only from the hub, through this connection's outbox (errors for this
+sender included), so one task writes to the socket. Served by app.web.fastws
+(as `talkroom serve` does), the socket is detached once it has entered the
+room: no coroutine waits on it while it is idle.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ from urllib.parse import urlsplit
 import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from app import render
 from app.auth import session_tag, session_user
 from app.chat import Chat, ChatError
 from app.db import unavailable
 from app.events import MEMBERS, Event
-from app.hub import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, Connection
+from app.hub import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, Connection, Hub
 from app.models import User
 from app.settings import Settings
 from app.web.deps import session_id
+from app.web.fastws import DIRECT, FrameWritingProtocol
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -91,36 +94,115 @@ def parse_frame(text: str) -> tuple[str, str | None]:
 async def room_socket(websocket: WebSocket) -> None:
     room_id: int = websocket.path_params["room_id"]
     state = websocket.app.state
-    chat: Chat = state.chat
     sid = session_id(websocket)
     user = await admit(websocket, room_id, sid)
     if user is None:
         return
+    extensions = websocket.scope.get("extensions") or {}
+    direct: FrameWritingProtocol | None = extensions.get(DIRECT)
     conn = Connection(
-        websocket,
+        direct or AsgiSocket(websocket),
         room_id=room_id,
         user_id=user.id,
         username=user.username,
-        catch_up=chat.catch_up,
+        catch_up=state.chat.catch_up,
         outbox_size=state.settings.outbox_size,
         session=session_tag(sid or ""),
     )
-    # Subscribe first, then read the cursor: nothing can fall between the two.
-    await state.hub.join(conn)
+    member = Member(conn, state.chat, state.hub, user)
     try:
-        after = parse_after(websocket.query_params.get("after"))
-        conn.cursor = after if after is not None else await chat.last_seq(room_id)
-        conn.start()
-        conn.offer_presence(states={MEMBERS: await chat.join(room_id, user.username)})
-        try:
-            await receive_frames(websocket, conn, chat, user)
-        finally:
-            await chat.leave(room_id, user.username)
-    except WebSocketDisconnect:
-        pass
+        await member.enter(parse_after(websocket.query_params.get("after")))
+    except BaseException:
+        await member.closed()
+        raise
+    if direct is not None:
+        # The socket lives on without this coroutine (see app.web.fastws).
+        direct.detach(member)
+        return
+    try:
+        await receive_frames(websocket, member)
     finally:
-        await state.hub.leave(conn)
-        await conn.stop()
+        await member.closed()
+
+
+class Member:
+    """One socket's user in one room: entering, each frame they send, leaving."""
+
+    __slots__ = ("chat", "conn", "hub", "joined", "stopped", "user")
+
+    def __init__(self, conn: Connection, chat: Chat, hub: Hub, user: User) -> None:
+        self.conn = conn
+        self.chat = chat
+        self.hub = hub
+        self.user = user
+        self.joined = False
+        self.stopped = False  # the socket is closing: further frames are not read
+
+    async def enter(self, after: int | None) -> None:
+        conn, chat = self.conn, self.chat
+        # Subscribe first, then read the cursor: nothing can fall between the two.
+        await self.hub.join(conn)
+        conn.cursor = after if after is not None else await chat.last_seq(conn.room_id)
+        conn.start()
+        members = await chat.join(conn.room_id, self.user.username)
+        self.joined = True
+        conn.offer_presence(states={MEMBERS: members})
+
+    async def receive(self, text: str | None) -> None:
+        """One frame from the client: a post, or a notice saying what was wrong."""
+        if self.stopped:
+            return
+        if text is None:
+            self.conn.offer(Event("notice", render.error("Send text frames holding JSON.")))
+            return
+        limit = self.chat.settings.max_frame_bytes
+        if len(text) > limit and len(text.encode()) > limit:
+            self.stopped = True
+            self.conn.close(WS_1009_MESSAGE_TOO_BIG)
+            return
+        try:
+            message, client_id = parse_frame(text)
+            await self.chat.post(
+                room_id=self.conn.room_id, author=self.user, text=message, client_id=client_id
+            )
+        except (FrameError, ChatError) as exc:
+            self.conn.offer(Event("notice", render.error(str(exc))))
+        except Exception as exc:
+            # The database went away: say so and keep the socket, which works again
+            # (and the page can resend) once the database is back.
+            if not unavailable(exc):
+                raise
+            logger.warning("The database is not answering: %s", type(exc).__name__)
+            self.conn.offer(Event("notice", render.error(DATABASE_DOWN)))
+
+    async def closed(self) -> None:
+        """The socket has gone: leave the room (once, whatever failed before)."""
+        try:
+            if self.joined:
+                self.joined = False
+                await self.chat.leave(self.conn.room_id, self.user.username)
+        finally:
+            await self.hub.leave(self.conn)
+            await self.conn.stop()
+
+
+class AsgiSocket:
+    """A connection's socket through plain ASGI, for servers without app.web.fastws."""
+
+    __slots__ = ("websocket",)
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    def write_frame(self, frame: bytes) -> bool:
+        return False
+
+    async def send_text(self, text: str) -> None:
+        await self.websocket.send_text(text)
+
+    async def close(self, code: int) -> None:
+        if self.websocket.application_state == WebSocketState.CONNECTED:
+            await self.websocket.close(code)
 
 
 async def admit(websocket: WebSocket, room_id: int, sid: str | None) -> User | None:
@@ -158,28 +240,9 @@ async def admit(websocket: WebSocket, room_id: int, sid: str | None) -> User | N
 router.routes.append(WebSocketRoute("/ws/rooms/{room_id:int}", room_socket))
 
 
-async def receive_frames(websocket: WebSocket, conn: Connection, chat: Chat, user: User) -> None:
-    limit = chat.settings.max_frame_bytes
-    while True:
+async def receive_frames(websocket: WebSocket, member: Member) -> None:
+    while not member.stopped:
         frame = await websocket.receive()
         if frame["type"] == "websocket.disconnect":
             return
-        text = frame.get("text")
-        if text is None:
-            conn.offer(Event("notice", render.error("Send text frames holding JSON.")))
-            continue
-        if len(text) > limit and len(text.encode()) > limit:
-            conn.close(WS_1009_MESSAGE_TOO_BIG)
-            return
-        try:
-            message, client_id = parse_frame(text)
-            await chat.post(room_id=conn.room_id, author=user, text=message, client_id=client_id)
-        except (FrameError, ChatError) as exc:
-            conn.offer(Event("notice", render.error(str(exc))))
-        except Exception as exc:
-            # The database went away: say so and keep the socket, which works again
-            # (and the page can resend) once the database is back.
-            if not unavailable(exc):
-                raise
-            logger.warning("The database is not answering: %s", type(exc).__name__)
-            conn.offer(Event("notice", render.error(DATABASE_DOWN)))
+        await member.receive(frame.get("text"))

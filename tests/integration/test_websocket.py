@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 
 import httpx
 import pytest
@@ -345,3 +347,32 @@ async def test_unknown_room_page_is_404(server: Server, make_user) -> None:
 async def test_api_needs_a_login(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.base) as client:
         assert (await client.get("/api/rooms")).status_code == 401
+
+
+async def tasks_alive(browser: Browser) -> int:
+    text = (await browser.client.get("/metrics")).text
+    match = re.search(r"^talkroom_asyncio_tasks (\S+)$", text, re.M)
+    assert match, "talkroom_asyncio_tasks not in /metrics"
+    return int(float(match.group(1)))
+
+
+async def test_idle_sockets_keep_no_task_and_still_chat(
+    server: Server, make_user, room: int
+) -> None:
+    """Room sockets are detached once in (app.web.fastws): an idle one keeps no
+    coroutine, task or ASGI queue, which is most of what it used to cost."""
+    alice, bob = await make_user(), await make_user()
+    before = await tasks_alive(alice)
+    async with contextlib.AsyncExitStack() as stack:
+        inboxes = []
+        for browser in (alice, bob) * 10:
+            inbox = Inbox(await stack.enter_async_context(await browser.socket(room)))
+            await inbox.wait_for('id="members"')
+            inboxes.append(inbox)
+        await asyncio.sleep(0.5)  # presence and catch-up done: all 20 are idle
+        during = await tasks_alive(alice)
+        # Through plain ASGI each socket held two tasks (its coroutine and its sender).
+        assert during - before < 5, (before, during)
+        await inboxes[0].ws.send(send("still here"))
+        for inbox in inboxes:
+            assert "still here" in await inbox.wait_for(MESSAGE_RE)

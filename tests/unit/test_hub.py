@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from app.broker import MemoryBroker
 from app.events import LOBBY, MEMBERS, Event
@@ -23,18 +23,19 @@ from app.hub import (
 class RecordingSocket:
     """Stands in for the transport only; the ordering logic under test is real."""
 
-    application_state = WebSocketState.CONNECTED
-    scope: dict[str, object] = {}  # no frame writer: every delivery takes the outbox
-
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.closed: int | None = None
+
+    def write_frame(self, frame: bytes) -> bool:
+        return False  # no frame writer: every delivery takes the outbox
 
     async def send_text(self, text: str) -> None:
         self.sent.append(text)
 
     async def close(self, code: int) -> None:
-        self.closed = code
+        if self.closed is None:
+            self.closed = code
 
 
 def stored(seqs: range) -> dict[int, str]:
@@ -53,7 +54,7 @@ def make(
         return "".join(history[s] for s in missed), missed[-1]
 
     conn = Connection(
-        socket,  # type: ignore[arg-type]
+        socket,
         room_id=1,
         user_id=1,
         username="u",
@@ -216,3 +217,26 @@ async def test_a_message_that_overtook_the_one_before_waits_for_it() -> None:
     assert socket.sent == ["<m 4>", "<m 5>", "<m 7>"]
     await conn.stop()
     await hub.stop()
+
+
+def senders() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("sender-")]
+
+
+async def test_a_sender_runs_only_while_there_is_something_to_send() -> None:
+    conn, socket = make(stored(range(1, 3)))
+    conn.offer(message(3))  # before start: waits for the catch-up
+    assert senders() == []
+    conn.start()
+    assert len(senders()) == 1
+    await settle()
+    assert "".join(socket.sent) == "<m 1><m 2><m 3>"
+    assert senders() == []  # idle: no task
+    assert conn.write_now(4, 4, b"frame") is False  # this socket has no frame writer
+    conn.offer(message(4))
+    await settle()
+    assert socket.sent[-1] == "<m 4>" and senders() == []
+    conn.close(1000)
+    await settle()
+    assert socket.closed == 1000 and senders() == []
+    await conn.stop()
