@@ -11,7 +11,6 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ ROOM_GONE = 1008  # the close code for the sockets of a deleted room
 MAX_ROOM_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
-ROOMS, MESSAGES = Room.__table__, Message.__table__
+ROOMS, MESSAGES, USERS = Room.__table__, Message.__table__, User.__table__
 # Takes n seqs for a room: the UPDATE holds the room row's lock until commit, so
 # seqs commit in order.
 TAKE_SEQS = (
@@ -43,6 +42,16 @@ TAKE_SEQS = (
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
     .returning(ROOMS.c.last_seq)
 )
+# A window of a room's messages for a page: the columns a message's fragment shows,
+# as plain rows (no ORM objects, which cost more to load than to render).
+LATEST_WINDOW = (
+    select(MESSAGES.c.id, MESSAGES.c.seq, USERS.c.username, MESSAGES.c.text, MESSAGES.c.created_at)
+    .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
+    .where(MESSAGES.c.room_id == bindparam("room"))
+    .order_by(MESSAGES.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+WINDOW_BEFORE = LATEST_WINDOW.where(MESSAGES.c.seq < bindparam("before"))
 MAX_BATCH = 500  # rows in one INSERT (6 bound values each; SQLite allows 32,766)
 
 
@@ -349,6 +358,19 @@ class Chat:
         async with self.db.read() as session:
             return list(await session.scalars(query))
 
+    async def window(
+        self, room_id: int, *, before: int | None = None, limit: int = 50
+    ) -> list[render.MessageView]:
+        """Oldest first: the ``limit`` messages before ``before`` (or the latest), as
+        the page shows them."""
+        params = {"room": room_id, "limit": limit}
+        query = LATEST_WINDOW
+        if before is not None:
+            query, params["before"] = WINDOW_BEFORE, before
+        async with self.db.read() as session:
+            rows = (await session.execute(query, params)).all()
+        return [render.MessageView._make(row) for row in reversed(rows)]
+
     async def last_seq(self, room_id: int) -> int:
         async with self.db.read() as session:
             seq = await session.scalar(select(Room.last_seq).where(Room.id == room_id))
@@ -425,7 +447,3 @@ class Chat:
             logger.warning(
                 "Could not publish a %s event on %s.", event.kind, channel, exc_info=True
             )
-
-
-def oldest_first(messages: Sequence[Message]) -> list[Message]:
-    return list(reversed(messages))

@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from app import auth
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
-from app.chat import oldest_first
 from app.render import render
 from app.users import close_session_sockets, close_sockets
 from app.web.deps import (
@@ -193,9 +192,7 @@ async def chat_context(chat: ChatDep, room: Any = None) -> dict[str, Any]:
         "max_length": chat.settings.max_message_length,
     }
     if room is not None:
-        context["messages"] = oldest_first(
-            await chat.history(room.id, limit=chat.settings.history_page)
-        )
+        context["messages"] = await chat.window(room.id, limit=chat.settings.history_page)
         context["members"] = await chat.presence.members(room.id)
     return context
 
@@ -229,8 +226,8 @@ async def room_page(request: Request, user: PageUser, room: RoomDep, chat: ChatD
 async def older_messages(
     request: Request, user: PageUser, room: RoomDep, chat: ChatDep, before: int
 ) -> HTMLResponse:
-    messages = await chat.history(room.id, before=before, limit=chat.settings.history_page)
-    return page(request, "fragments/history.html", room=room, messages=oldest_first(messages))
+    messages = await chat.window(room.id, before=before, limit=chat.settings.history_page)
+    return page(request, "fragments/history.html", room=room, messages=messages)
 
 
 @router.get("/healthz")

@@ -1,0 +1,53 @@
+"""One renderer for a message: a live push and a page hold the same element."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app import render
+from app.models import Message, Room, User
+from app.render import MessageView
+
+WHEN = datetime(2026, 11, 27, 15, 53, 8, 123456, tzinfo=UTC)
+
+
+def saved(text: str, *, id: int = 7, seq: int = 3) -> Message:
+    message = Message(id=id, room_id=1, seq=seq, text=text, created_at=WHEN, author_id=1)
+    message.author = User(id=1, username="alice")
+    return message
+
+
+def test_a_saved_message_and_a_page_row_render_the_same_element() -> None:
+    text = "<b>hi</b> & https://example.com/a?b=1&c=2 {{ x }}"
+    live = render.appended_messages([saved(text)])
+    element = render.message(MessageView(7, 3, "alice", text, WHEN))
+    assert live == f'<div id="messages" hx-swap-oob="beforeend">{element}</div>'
+    assert element == (
+        '<article class="msg" id="message-7" data-seq="3" data-author="alice" hx-disable>\n'
+        '<header><span class="author">alice</span> '
+        '<time datetime="2026-11-27T15:53:08+00:00">15:53</time></header>\n'
+        '<p class="text">&lt;b&gt;hi&lt;/b&gt; &amp; <a href="https://example.com/a?b=1&amp;c=2" '
+        'rel="noopener nofollow ugc" target="_blank">https://example.com/a?b=1&amp;c=2</a> '
+        "{{ x }}</p>\n</article>"
+    )
+
+
+def test_a_message_is_rendered_from_what_it_shows_not_from_its_id() -> None:
+    first = render.message(MessageView(7, 3, "alice", "first", WHEN))
+    again = render.message(MessageView(7, 3, "bob", "second", WHEN))
+    assert "first" in first and "alice" in first
+    assert "second" in again and "bob" in again and "alice" not in again
+
+
+def test_the_history_list_is_the_elements_in_order() -> None:
+    room = Room(id=1, name="r<1>", description="")
+    rows = [MessageView(i, i, "alice", f"m{i}", WHEN) for i in (2, 3)]
+    html = render.render("fragments/history.html", room=room, messages=rows)
+    older = '<div class="older" hx-get="/rooms/1/messages?before=2"'
+    assert html.startswith(older)
+    assert html.endswith("".join(render.message(r) for r in rows))
+    empty = render.render("fragments/history.html", room=room, messages=[])
+    assert empty == (
+        '<p class="empty empty-room">No messages in <strong hx-disable>r&lt;1&gt;</strong> yet.'
+        " Say hello!</p>"
+    )
