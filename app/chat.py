@@ -52,6 +52,15 @@ LATEST_WINDOW = (
     .limit(bindparam("limit"))
 )
 WINDOW_BEFORE = LATEST_WINDOW.where(MESSAGES.c.seq < bindparam("before"))
+# Which messages the latest window holds: on SQLite straight from the (room_id, seq)
+# index, which holds the id (the rowid) too.
+LATEST_IDS = (
+    select(MESSAGES.c.id)
+    .where(MESSAGES.c.room_id == bindparam("room"))
+    .order_by(MESSAGES.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+MAX_CACHED_WINDOWS = 1024
 MAX_BATCH = 500  # rows in one INSERT (6 bound values each; SQLite allows 32,766)
 
 
@@ -147,6 +156,17 @@ class MessageWriter:
             message = Message(id=ids[post.row["room_id"], post.row["seq"]], **post.row)
             message.author = post.author
             _settle(post, message)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedWindow:
+    """A room's latest window as rendered, and what it was rendered from."""
+
+    # The room row's (created_at, last_seq) then: any new message changes last_seq,
+    # and a room made again under a reused id has another created_at.
+    stamp: tuple[Any, int]
+    ids: list[int]  # newest first; a deleted message (its author was deleted) drops out
+    window: render.Window
 
 
 def _settle(post: Post, outcome: Message | Exception) -> None:
@@ -277,6 +297,7 @@ class Chat:
         self.presence = presence
         self.limiter = limiter
         self.writer = MessageWriter(db)
+        self._windows: dict[int, CachedWindow] = {}
 
     # Rooms
 
@@ -370,6 +391,29 @@ class Chat:
         async with self.db.read() as session:
             rows = (await session.execute(query, params)).all()
         return [render.MessageView._make(row) for row in reversed(rows)]
+
+    async def latest_window(self, room: Room) -> render.Window:
+        """The room's latest messages as its page shows them, rendered once per change.
+
+        Valid across processes: the stamp comes from the room row this request read,
+        the ids from the database now, and message texts and usernames never change.
+        A room whose stamp moved (new messages) skips the ids and reads the window.
+        """
+        limit = self.settings.history_page
+        stamp = (room.created_at, room.last_seq)
+        cached = self._windows.get(room.id)
+        if cached is not None and cached.stamp == stamp:
+            async with self.db.read() as session:
+                ids = list(await session.scalars(LATEST_IDS, {"room": room.id, "limit": limit}))
+            if ids == cached.ids:
+                return cached.window
+        messages = await self.window(room.id, limit=limit)
+        cached = CachedWindow(stamp, [m.id for m in reversed(messages)], render.Window.of(messages))
+        self._windows.pop(room.id, None)
+        if len(self._windows) >= MAX_CACHED_WINDOWS:  # the least recently rendered goes
+            del self._windows[next(iter(self._windows))]
+        self._windows[room.id] = cached
+        return cached.window
 
     async def last_seq(self, room_id: int) -> int:
         async with self.db.read() as session:

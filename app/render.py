@@ -115,6 +115,19 @@ def message_list(messages: Iterable[Message | MessageView]) -> Markup:
 env.globals["message_list"] = message_list
 
 
+class Window(NamedTuple):
+    """A run of a room's messages as ``#messages`` holds them: their elements, and
+    the seq of the first (older ones load from there), None when there are none."""
+
+    first_seq: int | None
+    html: Markup
+
+    @classmethod
+    def of(cls, messages: Sequence[Message | MessageView]) -> Window:
+        """``messages`` oldest first."""
+        return cls(messages[0].seq if messages else None, message_list(messages))
+
+
 def appended_messages(messages: Sequence[Message]) -> str:
     """Messages appended to the end of ``#messages`` (live, catch-up or repair)."""
     return render("fragments/messages_append.html", messages=messages)
@@ -122,7 +135,7 @@ def appended_messages(messages: Sequence[Message]) -> str:
 
 def replaced_messages(room: Room, messages: Sequence[Message]) -> str:
     """The whole ``#messages`` list, for a client too far behind to catch up."""
-    return render("fragments/messages_replace.html", room=room, messages=messages)
+    return render("fragments/messages_replace.html", room=room, window=Window.of(messages))
 
 
 def notice(kind: str, username: str) -> str:

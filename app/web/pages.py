@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app import auth
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
-from app.render import render
+from app.render import Window, render
 from app.users import close_session_sockets, close_sockets
+from app.web.api import MAX_SEQ
 from app.web.deps import (
     ChatDep,
     DbDep,
@@ -192,7 +193,7 @@ async def chat_context(chat: ChatDep, room: Any = None) -> dict[str, Any]:
         "max_length": chat.settings.max_message_length,
     }
     if room is not None:
-        context["messages"] = await chat.window(room.id, limit=chat.settings.history_page)
+        context["window"] = await chat.latest_window(room)
         context["members"] = await chat.presence.members(room.id)
     return context
 
@@ -224,10 +225,14 @@ async def room_page(request: Request, user: PageUser, room: RoomDep, chat: ChatD
 
 @router.get("/rooms/{room_id}/messages")
 async def older_messages(
-    request: Request, user: PageUser, room: RoomDep, chat: ChatDep, before: int
+    request: Request,
+    user: PageUser,
+    room: RoomDep,
+    chat: ChatDep,
+    before: Annotated[int, Query(le=MAX_SEQ)],  # seqs are 64-bit: a larger one is a 422
 ) -> HTMLResponse:
     messages = await chat.window(room.id, before=before, limit=chat.settings.history_page)
-    return page(request, "fragments/history.html", room=room, messages=messages)
+    return page(request, "fragments/history.html", room=room, window=Window.of(messages))
 
 
 @router.get("/healthz")

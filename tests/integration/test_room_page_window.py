@@ -108,13 +108,26 @@ async def test_a_room_made_again_under_the_same_id_shows_only_its_own_messages(
     assert list(await window(admin, old_room)) == [old["id"]]
     assert (await admin.api("DELETE", f"/api/rooms/{old_room}")).status_code == 204
 
+    # Same room id, message id, seq and room last_seq: only the room's creation differs.
     new_room = b.create_room("new")
     assert new_room == old_room  # SQLite reuses the highest id once it is gone
-    page = await admin.client.get(f"/rooms/{new_room}", headers={"HX-Request": "true"})
-    assert MESSAGE_RE.findall(page.text) == [] and "No messages in" in page.text
     new = await post(admin, new_room, "in the new room")
     assert (new["id"], new["seq"]) == (old["id"], old["seq"])
     shown = await window(admin, new_room)
     assert list(shown) == [new["id"]] and "in the new room" in shown[new["id"]]
     page = await admin.client.get(f"/rooms/{new_room}", headers={"HX-Request": "true"})
     assert "This is the start of <strong hx-disable>new</strong>" in page.text
+
+
+async def test_an_empty_room_says_so_and_a_huge_before_is_refused(
+    two_servers: tuple[Server, Server], browsers: list[Browser]
+) -> None:
+    a, _ = two_servers
+    alice = await user(browsers, a, "alice")
+    room = a.create_room("quiet")
+    for _ in range(2):  # cold, then warm
+        page = await alice.client.get(f"/rooms/{room}", headers={"HX-Request": "true"})
+        assert MESSAGE_RE.findall(page.text) == [] and "No messages in" in page.text
+        assert 'class="older"' not in page.text
+    response = await alice.client.get(f"/rooms/{room}/messages", params={"before": 2**63})
+    assert response.status_code == 422

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from app import render
 from app.models import Message, Room, User
-from app.render import MessageView
+from app.render import MessageView, Window
 
 WHEN = datetime(2026, 11, 27, 15, 53, 8, 123456, tzinfo=UTC)
 
@@ -42,11 +42,11 @@ def test_a_message_is_rendered_from_what_it_shows_not_from_its_id() -> None:
 def test_the_history_list_is_the_elements_in_order() -> None:
     room = Room(id=1, name="r<1>", description="")
     rows = [MessageView(i, i, "alice", f"m{i}", WHEN) for i in (2, 3)]
-    html = render.render("fragments/history.html", room=room, messages=rows)
+    html = render.render("fragments/history.html", room=room, window=Window.of(rows))
     older = '<div class="older" hx-get="/rooms/1/messages?before=2"'
     assert html.startswith(older)
     assert html.endswith("".join(render.message(r) for r in rows))
-    empty = render.render("fragments/history.html", room=room, messages=[])
+    empty = render.render("fragments/history.html", room=room, window=Window.of([]))
     assert empty == (
         '<p class="empty empty-room">No messages in <strong hx-disable>r&lt;1&gt;</strong> yet.'
         " Say hello!</p>"
