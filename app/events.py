@@ -26,7 +26,8 @@ class Event:
     ``presence`` is one "X joined/left" line (lines accumulate, the oldest are
     dropped past a few dozen) and ``state`` is a fragment that replaces itself:
     only the newest one per key in ``seq`` is sent (``MEMBERS`` for a room's member
-    list, the room id for its online badge in the lobby).
+    list, the room id for its online badge in the lobby, ``ALL_ONLINE`` for every
+    badge at once, which a lobby socket gets first).
     """
 
     kind: Kind
@@ -49,3 +50,4 @@ class Event:
 
 RESYNC = Event("resync")
 MEMBERS = 0  # the state key of a room's member list (room ids start at 1)
+ALL_ONLINE = -1  # the state key of every room's online badge at once

@@ -41,6 +41,9 @@ WS_1013_TRY_AGAIN_LATER = 1013
 # to date and the seq that frame ends at, or None when nothing is missing.
 CatchUp = Callable[[int, int], Awaitable[tuple[str, int] | None]]
 
+# The room id of lobby sockets (the home page): they get the online badges of every
+# room and nothing else. Room ids start at 1.
+LOBBY_ROOM = 0
 # How long presence changes are gathered before they go out: joins and leaves
 # show up this much later, and a storm of them costs a few frames a second.
 PRESENCE_BATCH = 0.25
@@ -349,8 +352,9 @@ class Hub:
         conns = self.rooms.get(conn.room_id)
         if conns is None:
             conns = self.rooms[conn.room_id] = set()
-            metrics.ROOMS_SUBSCRIBED.inc()
-            await self.broker.subscribe(room_channel(conn.room_id))
+            if conn.room_id != LOBBY_ROOM:  # the lobby channel is always subscribed
+                metrics.ROOMS_SUBSCRIBED.inc()
+                await self.broker.subscribe(room_channel(conn.room_id))
         conns.add(conn)
         metrics.CONNECTIONS.inc()
         self._per_user[conn.user_id] += 1
@@ -367,8 +371,9 @@ class Hub:
         if not conns:
             del self.rooms[conn.room_id]
             self._order.pop(conn.room_id, None)
-            metrics.ROOMS_SUBSCRIBED.dec()
-            await self.broker.unsubscribe(room_channel(conn.room_id))
+            if conn.room_id != LOBBY_ROOM:
+                metrics.ROOMS_SUBSCRIBED.dec()
+                await self.broker.unsubscribe(room_channel(conn.room_id))
 
     def dispatch(self, channel: str, data: bytes) -> None:
         if (channel, data) == RECONNECTED:

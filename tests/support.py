@@ -169,6 +169,12 @@ class Browser:
         self, room_id: int, *, after: int | None = None, origin: str | None = "", **kwargs: Any
     ) -> websockets.ClientConnection:
         path = f"/ws/rooms/{room_id}" + (f"?after={after}" if after is not None else "")
+        return await self.connect(path, origin=origin, **kwargs)
+
+    async def connect(
+        self, path: str, *, origin: str | None = "", **kwargs: Any
+    ) -> websockets.ClientConnection:
+        """A WebSocket to ``path`` with this browser's cookies and (by default) Origin."""
         headers = {"Cookie": self.cookie_header}
         return await websockets.connect(
             self.server.ws_url(path),

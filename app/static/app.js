@@ -17,12 +17,15 @@
     return items.length ? items[items.length - 1].getAttribute("data-seq") : "0";
   }
 
-  // Every (re)connect tells the server which messages we hold, so it sends
-  // exactly the ones we missed: ?after=SEQ is part of the handshake.
+  // Every (re)connect of a room socket tells the server which messages we hold,
+  // so it sends exactly the ones we missed: ?after=SEQ is part of the handshake.
+  // (The home page's lobby socket carries no messages.)
   var createWebSocket = htmx.createWebSocket;
   htmx.createWebSocket = function (url) {
     var target = new URL(url, location.href);
-    target.searchParams.set("after", lastSeq());
+    if (target.pathname.indexOf("/ws/rooms/") === 0) {
+      target.searchParams.set("after", lastSeq());
+    }
     return createWebSocket(target.toString());
   };
 

@@ -21,8 +21,15 @@ from app import render
 from app.auth import session_tag, session_user
 from app.chat import Chat, ChatError
 from app.db import unavailable
-from app.events import MEMBERS, Event
-from app.hub import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, Connection, Hub
+from app.events import ALL_ONLINE, MEMBERS, Event
+from app.hub import (
+    LOBBY_ROOM,
+    WS_1008_POLICY_VIOLATION,
+    WS_1013_TRY_AGAIN_LATER,
+    Connection,
+    Hub,
+    Socket,
+)
 from app.models import User
 from app.settings import Settings
 from app.web.deps import session_id
@@ -98,10 +105,9 @@ async def room_socket(websocket: WebSocket) -> None:
     user = await admit(websocket, room_id, sid)
     if user is None:
         return
-    extensions = websocket.scope.get("extensions") or {}
-    direct: FrameWritingProtocol | None = extensions.get(DIRECT)
+    direct, socket = sockets(websocket)
     conn = Connection(
-        direct or AsgiSocket(websocket),
+        socket,
         room_id=room_id,
         user_id=user.id,
         username=user.username,
@@ -109,34 +115,110 @@ async def room_socket(websocket: WebSocket) -> None:
         outbox_size=state.settings.outbox_size,
         session=session_tag(sid or ""),
     )
-    member = Member(conn, state.chat, state.hub, user)
+    member = Member(conn, state.hub, state.chat, user)
     try:
         await member.enter(parse_after(websocket.query_params.get("after")))
     except BaseException:
         await member.closed()
         raise
+    await listen(websocket, direct, member)
+
+
+async def lobby_socket(websocket: WebSocket) -> None:
+    """The home page's socket: every room's online count as it changes."""
+    state = websocket.app.state
+    sid = session_id(websocket)
+    user = await admit(websocket, None, sid)
+    if user is None:
+        return
+    direct, socket = sockets(websocket)
+    conn = Connection(
+        socket,
+        room_id=LOBBY_ROOM,
+        user_id=user.id,
+        username=user.username,
+        catch_up=nothing_missed,
+        outbox_size=state.settings.outbox_size,
+        session=session_tag(sid or ""),
+    )
+    listener = Listener(conn, state.hub)
+    await state.hub.join(conn)
+    try:
+        conn.start()
+        # The page may be older than the counts; this frame brings them all up to date.
+        conn.offer_presence(states={ALL_ONLINE: render.online(await every_count(state.chat))})
+    except BaseException:
+        await listener.closed()
+        raise
+    await listen(websocket, direct, listener)
+
+
+async def every_count(chat: Chat) -> dict[int, int]:
+    """Every room's online count, the empty ones too (they may have emptied since)."""
+    counts = await chat.online()
+    return {room.id: counts.get(room.id, 0) for room in await chat.rooms()}
+
+
+async def nothing_missed(room_id: int, after: int) -> None:
+    """A lobby socket's catch-up: it is sent no messages, so it never misses one."""
+    return None
+
+
+def sockets(websocket: WebSocket) -> tuple[FrameWritingProtocol | None, Socket]:
+    """The protocol that can detach this socket (None under other servers), and the
+    socket its connection writes to."""
+    extensions = websocket.scope.get("extensions") or {}
+    direct: FrameWritingProtocol | None = extensions.get(DIRECT)
+    return direct, direct or AsgiSocket(websocket)
+
+
+async def listen(
+    websocket: WebSocket, direct: FrameWritingProtocol | None, listener: Listener
+) -> None:
+    """Hand what the client sends to listener until it leaves."""
     if direct is not None:
         # The socket lives on without this coroutine (see app.web.fastws).
-        direct.detach(member)
+        direct.detach(listener)
         return
     try:
-        await receive_frames(websocket, member)
+        while not listener.stopped:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            await listener.receive(frame.get("text"))
     finally:
-        await member.closed()
+        await listener.closed()
 
 
-class Member:
+class Listener:
+    """A socket's connection in the hub, which reads nothing the client sends."""
+
+    __slots__ = ("conn", "hub", "stopped")
+
+    def __init__(self, conn: Connection, hub: Hub) -> None:
+        self.conn = conn
+        self.hub = hub
+        self.stopped = False  # the socket is closing: further frames are not read
+
+    async def receive(self, text: str | None) -> None:
+        """Frames to a socket that only listens are ignored."""
+
+    async def closed(self) -> None:
+        """The socket has gone: stop delivering to it."""
+        await self.hub.leave(self.conn)
+        await self.conn.stop()
+
+
+class Member(Listener):
     """One socket's user in one room: entering, each frame they send, leaving."""
 
-    __slots__ = ("chat", "conn", "hub", "joined", "stopped", "user")
+    __slots__ = ("chat", "joined", "user")
 
-    def __init__(self, conn: Connection, chat: Chat, hub: Hub, user: User) -> None:
-        self.conn = conn
+    def __init__(self, conn: Connection, hub: Hub, chat: Chat, user: User) -> None:
+        super().__init__(conn, hub)
         self.chat = chat
-        self.hub = hub
         self.user = user
         self.joined = False
-        self.stopped = False  # the socket is closing: further frames are not read
 
     async def enter(self, after: int | None) -> None:
         conn, chat = self.conn, self.chat
@@ -182,8 +264,7 @@ class Member:
                 self.joined = False
                 await self.chat.leave(self.conn.room_id, self.user.username)
         finally:
-            await self.hub.leave(self.conn)
-            await self.conn.stop()
+            await super().closed()
 
 
 class AsgiSocket:
@@ -205,8 +286,9 @@ class AsgiSocket:
             await self.websocket.close(code)
 
 
-async def admit(websocket: WebSocket, room_id: int, sid: str | None) -> User | None:
-    """The user this socket is for, or None once the socket has been refused."""
+async def admit(websocket: WebSocket, room_id: int | None, sid: str | None) -> User | None:
+    """The user this socket is for (in this room, if one), or None once the socket has
+    been refused."""
     state = websocket.app.state
     if not origin_allowed(websocket, state.settings):
         # Closing before accept refuses the handshake with HTTP 403.
@@ -219,7 +301,7 @@ async def admit(websocket: WebSocket, room_id: int, sid: str | None) -> User | N
     await websocket.accept()
     try:
         user = await session_user(state.db, state.settings, sid)
-        found = user is not None and await state.chat.room(room_id) is not None
+        found = user is not None and (room_id is None or await state.chat.room(room_id) is not None)
     except Exception as exc:
         if not unavailable(exc):
             raise
@@ -238,11 +320,4 @@ async def admit(websocket: WebSocket, room_id: int, sid: str | None) -> User | N
 # A plain Starlette route: FastAPI's dependency solving would keep a few KB per
 # open socket (exit stacks, solved parameters, wrappers) for a path parameter.
 router.routes.append(WebSocketRoute("/ws/rooms/{room_id:int}", room_socket))
-
-
-async def receive_frames(websocket: WebSocket, member: Member) -> None:
-    while not member.stopped:
-        frame = await websocket.receive()
-        if frame["type"] == "websocket.disconnect":
-            return
-        await member.receive(frame.get("text"))
+router.routes.append(WebSocketRoute("/ws/lobby", lobby_socket))

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
-from e2e_support import assert_clean, message_ids, new_page, open_room, send
-from playwright.async_api import expect
+from e2e_support import (
+    assert_clean,
+    message_ids,
+    new_page,
+    open_page,
+    open_room,
+    register_in_page,
+    send,
+)
+from playwright.async_api import WebSocket, expect
 from support import Inbox, Server
 
 
@@ -62,4 +71,34 @@ async def test_live_fragments_equal_a_fresh_render(
     await expect(page.locator("#send-form button[type=submit]")).to_be_enabled()
     assert await message_ids(page) == live
 
+    assert_clean(watch)
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_home_page_counts_follow_people_without_a_reload(
+    browser, server: Server, make_user, unique: str
+) -> None:
+    room = server.create_room(f"lively-{unique}")
+    page, watch = await open_page(browser, server)
+    sockets: list[WebSocket] = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    await register_in_page(page, server, f"home_{unique}")  # lands on the home page
+    badge = page.locator(f"#online-{room}")
+    await expect(badge).to_have_text("0")
+    await eventually(lambda: [s.url for s in sockets] == [server.ws_url("/ws/lobby")])
+    visitor = await make_user()
+    async with await visitor.socket(room) as ws:
+        await Inbox(ws).wait_for('id="members"')
+        # Well inside the sidebar's 15 s refresh: this came over the lobby socket.
+        await expect(badge).to_have_text("1", timeout=4000)
+    await expect(badge).to_have_text("0", timeout=4000)
+    await open_room(page, server, room)  # the room's socket carries the counts now
+    await expect(badge).to_have_text("1")
+    await eventually(lambda: sockets[0].is_closed())  # the lobby socket went with the page
     assert_clean(watch)

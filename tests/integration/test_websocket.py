@@ -376,3 +376,33 @@ async def test_idle_sockets_keep_no_task_and_still_chat(
         await inboxes[0].ws.send(send("still here"))
         for inbox in inboxes:
             assert "still here" in await inbox.wait_for(MESSAGE_RE)
+
+
+async def test_the_lobby_socket_brings_every_count_then_follows_them(
+    server: Server, make_user, unique: str
+) -> None:
+    """The home page (no room open) keeps its counts live over /ws/lobby."""
+    quiet, busy = server.create_room(f"quiet-{unique}"), server.create_room(f"busy-{unique}")
+    alice, bob = await make_user(), await make_user()
+    async with await bob.socket(busy) as wb:
+        await Inbox(wb).wait_for('id="members"')
+        async with await alice.connect("/ws/lobby") as lobby:
+            home = Inbox(lobby)
+            first = await home.wait_for(f'id="online-{busy}"')
+            assert f'id="online-{quiet}"' in first  # every room, brought up to date
+            assert re.search(rf'id="online-{busy}"[^>]*>1</span>', first)
+            await lobby.send(send("nobody reads this"))  # ignored, not an error
+            async with await bob.socket(quiet):
+                frame = await home.wait_for(f'id="online-{quiet}"')
+                assert ">1</span>" in frame
+            frame = await home.wait_for(f'id="online-{quiet}"')
+            assert ">0</span>" in frame
+            assert not [f for f in home.frames if "chat-error" in f or "message-" in f]
+    assert await online(alice, quiet) == 0
+
+
+async def test_the_lobby_socket_needs_a_session(server: Server) -> None:
+    async with websockets.connect(server.ws_url("/ws/lobby")) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
