@@ -60,7 +60,9 @@ LATEST_IDS = (
     .order_by(MESSAGES.c.seq.desc())
     .limit(bindparam("limit"))
 )
-MAX_CACHED_WINDOWS = 1024
+# Rendered windows kept per process: ~1,000 typical ones (~15 K characters each),
+# fewer of long messages (one can reach ~1 M); at most 64 MB even if all were emoji.
+WINDOW_CACHE_CHARS = 16 * 2**20
 MAX_BATCH = 500  # rows in one INSERT (6 bound values each; SQLite allows 32,766)
 
 
@@ -167,6 +169,34 @@ class CachedWindow:
     stamp: tuple[Any, int]
     ids: list[int]  # newest first; a deleted message (its author was deleted) drops out
     window: render.Window
+
+
+class WindowCache:
+    """Rendered latest windows by room; the least recently rendered go first once
+    they hold more than ``budget`` characters of HTML."""
+
+    def __init__(self, budget: int = WINDOW_CACHE_CHARS) -> None:
+        self.budget = budget
+        self.size = 0
+        self._windows: dict[int, CachedWindow] = {}
+
+    def get(self, room_id: int) -> CachedWindow | None:
+        return self._windows.get(room_id)
+
+    def put(self, room_id: int, cached: CachedWindow) -> None:
+        self._drop(room_id)
+        self._windows[room_id] = cached
+        self.size += len(cached.window.html)
+        while self.size > self.budget and len(self._windows) > 1:
+            self._drop(next(iter(self._windows)))
+
+    def _drop(self, room_id: int) -> None:
+        dropped = self._windows.pop(room_id, None)
+        if dropped is not None:
+            self.size -= len(dropped.window.html)
+
+    def __contains__(self, room_id: int) -> bool:
+        return room_id in self._windows
 
 
 def _settle(post: Post, outcome: Message | Exception) -> None:
@@ -297,7 +327,7 @@ class Chat:
         self.presence = presence
         self.limiter = limiter
         self.writer = MessageWriter(db)
-        self._windows: dict[int, CachedWindow] = {}
+        self.windows = WindowCache()
 
     # Rooms
 
@@ -401,7 +431,7 @@ class Chat:
         """
         limit = self.settings.history_page
         stamp = (room.created_at, room.last_seq)
-        cached = self._windows.get(room.id)
+        cached = self.windows.get(room.id)
         if cached is not None and cached.stamp == stamp:
             async with self.db.read() as session:
                 ids = list(await session.scalars(LATEST_IDS, {"room": room.id, "limit": limit}))
@@ -409,10 +439,7 @@ class Chat:
                 return cached.window
         messages = await self.window(room.id, limit=limit)
         cached = CachedWindow(stamp, [m.id for m in reversed(messages)], render.Window.of(messages))
-        self._windows.pop(room.id, None)
-        if len(self._windows) >= MAX_CACHED_WINDOWS:  # the least recently rendered goes
-            del self._windows[next(iter(self._windows))]
-        self._windows[room.id] = cached
+        self.windows.put(room.id, cached)
         return cached.window
 
     async def last_seq(self, room_id: int) -> int:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from markupsafe import Markup
+
 from app import render
+from app.chat import CachedWindow, WindowCache
 from app.models import Message, Room, User
 from app.render import MessageView, Window
 
@@ -51,3 +54,21 @@ def test_the_history_list_is_the_elements_in_order() -> None:
         '<p class="empty empty-room">No messages in <strong hx-disable>r&lt;1&gt;</strong> yet.'
         " Say hello!</p>"
     )
+
+
+def cached(html: str) -> CachedWindow:
+    return CachedWindow((WHEN, 1), [1], Window(1, Markup(html)))
+
+
+def test_the_window_cache_drops_the_least_recently_rendered_over_its_budget() -> None:
+    cache = WindowCache(budget=10)
+    cache.put(1, cached("aaaa"))
+    cache.put(2, cached("bbbb"))
+    cache.put(1, cached("cccc"))  # rendered again: now the newest
+    assert cache.size == 8
+    cache.put(3, cached("dddd"))
+    assert 2 not in cache and 1 in cache and 3 in cache
+    assert cache.size == 8
+    cache.put(4, cached("x" * 50))  # one too big for the budget still stays, alone
+    assert [room for room in (1, 2, 3, 4) if room in cache] == [4]
+    assert cache.size == 50
