@@ -26,9 +26,9 @@ from app.hub import (
     LOBBY_ROOM,
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
+    CatchUp,
     Connection,
     Hub,
-    Socket,
 )
 from app.models import User
 from app.settings import Settings
@@ -105,16 +105,7 @@ async def room_socket(websocket: WebSocket) -> None:
     user = await admit(websocket, room_id, sid)
     if user is None:
         return
-    direct, socket = sockets(websocket)
-    conn = Connection(
-        socket,
-        room_id=room_id,
-        user_id=user.id,
-        username=user.username,
-        catch_up=state.chat.catch_up,
-        outbox_size=state.settings.outbox_size,
-        session=session_tag(sid or ""),
-    )
+    direct, conn = connection(websocket, user, sid, room_id, state.chat.catch_up)
     member = Member(conn, state.hub, state.chat, user)
     try:
         await member.enter(parse_after(websocket.query_params.get("after")))
@@ -131,16 +122,7 @@ async def lobby_socket(websocket: WebSocket) -> None:
     user = await admit(websocket, None, sid)
     if user is None:
         return
-    direct, socket = sockets(websocket)
-    conn = Connection(
-        socket,
-        room_id=LOBBY_ROOM,
-        user_id=user.id,
-        username=user.username,
-        catch_up=nothing_missed,
-        outbox_size=state.settings.outbox_size,
-        session=session_tag(sid or ""),
-    )
+    direct, conn = connection(websocket, user, sid, LOBBY_ROOM, nothing_missed)
     listener = Listener(conn, state.hub)
     await state.hub.join(conn)
     try:
@@ -164,12 +146,23 @@ async def nothing_missed(room_id: int, after: int) -> None:
     return None
 
 
-def sockets(websocket: WebSocket) -> tuple[FrameWritingProtocol | None, Socket]:
-    """The protocol that can detach this socket (None under other servers), and the
-    socket its connection writes to."""
+def connection(
+    websocket: WebSocket, user: User, sid: str | None, room_id: int, catch_up: CatchUp
+) -> tuple[FrameWritingProtocol | None, Connection]:
+    """The socket's connection for the hub, and the protocol that can detach the
+    socket (None under servers other than app.web.fastws)."""
     extensions = websocket.scope.get("extensions") or {}
     direct: FrameWritingProtocol | None = extensions.get(DIRECT)
-    return direct, direct or AsgiSocket(websocket)
+    conn = Connection(
+        direct or AsgiSocket(websocket),
+        room_id=room_id,
+        user_id=user.id,
+        username=user.username,
+        catch_up=catch_up,
+        outbox_size=websocket.app.state.settings.outbox_size,
+        session=session_tag(sid or ""),
+    )
+    return direct, conn
 
 
 async def listen(
