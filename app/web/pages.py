@@ -229,7 +229,8 @@ async def older_messages(
     user: PageUser,
     room: RoomDep,
     chat: ChatDep,
-    before: Annotated[int, Query(le=MAX_SEQ)],  # seqs are 64-bit: a larger one is a 422
+    # As in the API: seqs are positive 64-bit integers (SQLite overflows past them).
+    before: Annotated[int, Query(ge=1, le=MAX_SEQ)],
 ) -> HTMLResponse:
     messages = await chat.window(room.id, before=before, limit=chat.settings.history_page)
     return page(request, "fragments/history.html", room=room, window=Window.of(messages))
