@@ -222,6 +222,8 @@ class RedisBroker:
 
     def _handle(self, reply: dict[str, Any]) -> None:
         kind = reply["type"]
+        if kind not in ("message", "subscribe"):
+            return  # the pong to our idle ping (it has no channel), unsubscribe replies
         channel = reply["channel"].decode().removeprefix(self._prefix)
         if kind == "message":
             self._put((channel, reply["data"]))
