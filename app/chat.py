@@ -328,6 +328,8 @@ class Chat:
         self.limiter = limiter
         self.writer = MessageWriter(db)
         self.windows = WindowCache()
+        # Catch-ups in flight, by (room, after): see catch_up.
+        self._catching_up: dict[tuple[int, int], asyncio.Future[tuple[str, int] | None]] = {}
 
     # Rooms
 
@@ -457,7 +459,23 @@ class Chat:
             )
 
     async def catch_up(self, room_id: int, after: int) -> tuple[str, int] | None:
-        """One frame with every message after ``after``, or a fresh list if too many."""
+        """One frame with every message after ``after``, or a fresh list if too many.
+
+        The sockets of a room fall behind together (a message that came too late
+        from another worker, a Redis reconnect): those asking at the same time from
+        the same seq share one query instead of each running its own.
+        """
+        key = (room_id, after)
+        shared = self._catching_up.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._read_missed(room_id, after))
+            self._catching_up[key] = shared
+            shared.add_done_callback(lambda _: self._catching_up.pop(key, None))
+        # One asker cancelled (its socket closed) must not cancel the others' answer.
+        return await asyncio.shield(shared)
+
+    async def _read_missed(self, room_id: int, after: int) -> tuple[str, int] | None:
+        metrics.CATCH_UP_QUERIES.inc()
         limit = self.settings.resync_limit
         async with self.db.read() as session:
             missed = list(

@@ -51,6 +51,10 @@ GAP_REPAIRS = Counter(
 )
 for _reason in ("gap", "resync"):
     GAP_REPAIRS.labels(_reason)  # present (as 0) before the first repair
+CATCH_UP_QUERIES = Counter(
+    "talkroom_catch_up_queries",
+    "Catch-up reads from the database; sockets repairing from the same seq at once share one.",
+)
 SAVE_TO_SEND = Histogram(
     "talkroom_save_to_send_seconds",
     "From a message's commit to its frame being written to a socket.",

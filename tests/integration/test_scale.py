@@ -257,6 +257,9 @@ async def test_a_killed_server_drops_out_of_the_counts_by_itself(
             await person.close()
 
 
+RESYNC_REPAIRS = 'talkroom_gap_repairs_total{reason="resync"}'
+
+
 async def test_a_redis_restart_loses_no_message(tmp_path: Path, restart_db: str) -> None:
     """Our own redis-server (never the shared one): killed and started again while
     clients are connected. Messages saved meanwhile arrive afterwards, once each."""
@@ -274,9 +277,12 @@ async def test_a_redis_restart_loses_no_message(tmp_path: Path, restart_db: str)
             wb = await bob.socket(room, after=0)
             b_in = Inbox(wb)
             await a_in.wait_for(f'data-notice="join" data-user="{bob.username}"')
+            # Two more tabs of alice's: three sockets on x that fall behind together.
+            tabs = [Inbox(await alice.socket(room, after=0)) for _ in range(2)]
             await wa.send(send("before"))
-            for inbox in (a_in, b_in):
+            for inbox in (a_in, b_in, *tabs):
                 await inbox.wait_messages(1)
+            before = await scrape(x)
 
             redis_server.stop()
             assert await eventually(lambda: _is(health(x), 503), 10)
@@ -303,8 +309,17 @@ async def test_a_redis_restart_loses_no_message(tmp_path: Path, restart_db: str)
             assert a_in.messages() == expected and b_in.messages() == expected
             # Presence written back after Redis lost it: both still counted.
             assert await eventually(lambda: _is(online(bob, room), 2), 10)
-            assert metric(await scrape(x), "talkroom_redis_reconnects_total") >= 1
-            for ws in (wa, wb):
+            scraped = await scrape(x)
+            assert metric(scraped, "talkroom_redis_reconnects_total") >= 1
+            # Each socket resynced, and the three on x shared their catch-up query.
+            for tab in tabs:
+                await tab.wait_messages(6)
+            resyncs, queries = (
+                metric(scraped, name) - metric(before, name)
+                for name in (RESYNC_REPAIRS, "talkroom_catch_up_queries_total")
+            )
+            assert resyncs >= 3 and queries < resyncs, (resyncs, queries)
+            for ws in (wa, wb, *(tab.ws for tab in tabs)):
                 await ws.close()
             await alice.close()
             await bob.close()
