@@ -60,6 +60,7 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
     detached = False
 
     async def run_asgi(self) -> None:
+        """uvicorn's run_asgi, but a detached socket stays open when the app returns."""
         self.scope["extensions"][DIRECT] = self  # type: ignore[index]
         try:
             result = await self.app(self.scope, self.receive, self.send)
@@ -74,7 +75,6 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
                 self.send_500_response()
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned %r.", result)
-        # uvicorn closes the socket when the app returns; a detached one lives on.
         if self.close_timer is None and not self.detached:
             self.transport.close()
 
