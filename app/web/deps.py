@@ -45,27 +45,29 @@ class LoginRequired(Exception):
         return f"/login?next={quote(self.next_path, safe='/')}"
 
 
-def get_settings(conn: HTTPConnection) -> Settings:
+# The app's parts, as dependencies. async although they never wait: FastAPI runs a
+# plain def dependency in its thread pool, a thread hop per request each.
+async def get_settings(conn: HTTPConnection) -> Settings:
     return conn.app.state.settings
 
 
-def get_db(conn: HTTPConnection) -> Database:
+async def get_db(conn: HTTPConnection) -> Database:
     return conn.app.state.db
 
 
-def get_chat(conn: HTTPConnection) -> Chat:
+async def get_chat(conn: HTTPConnection) -> Chat:
     return conn.app.state.chat
 
 
-def get_hub(conn: HTTPConnection) -> Hub:
+async def get_hub(conn: HTTPConnection) -> Hub:
     return conn.app.state.hub
 
 
-def get_signer(conn: HTTPConnection) -> Signer:
+async def get_signer(conn: HTTPConnection) -> Signer:
     return conn.app.state.signer
 
 
-def get_passwords(conn: HTTPConnection) -> Passwords:
+async def get_passwords(conn: HTTPConnection) -> Passwords:
     return conn.app.state.passwords
 
 
