@@ -42,16 +42,19 @@ TAKE_SEQS = (
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
     .returning(ROOMS.c.last_seq)
 )
-# A window of a room's messages for a page: the columns a message's fragment shows,
-# as plain rows (no ORM objects, which cost more to load than to render).
-LATEST_WINDOW = (
+# A room's messages as the columns a message's fragment shows (render.MessageView),
+# as plain rows: ORM objects cost more to load than to render.
+ROOM_MESSAGES = (
     select(MESSAGES.c.id, MESSAGES.c.seq, USERS.c.username, MESSAGES.c.text, MESSAGES.c.created_at)
     .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
-    .order_by(MESSAGES.c.seq.desc())
     .limit(bindparam("limit"))
 )
+# A window for a page, newest first.
+LATEST_WINDOW = ROOM_MESSAGES.order_by(MESSAGES.c.seq.desc())
 WINDOW_BEFORE = LATEST_WINDOW.where(MESSAGES.c.seq < bindparam("before"))
+# What a socket missed after its last seq, oldest first.
+MISSED = ROOM_MESSAGES.where(MESSAGES.c.seq > bindparam("after")).order_by(MESSAGES.c.seq)
 # Which messages the latest window holds: on SQLite straight from the (room_id, seq)
 # index, which holds the id (the rowid) too.
 LATEST_IDS = (
@@ -477,24 +480,18 @@ class Chat:
     async def _read_missed(self, room_id: int, after: int) -> tuple[str, int] | None:
         metrics.CATCH_UP_QUERIES.inc()
         limit = self.settings.resync_limit
+        params = {"room": room_id, "after": after, "limit": limit + 1}
         async with self.db.read() as session:
-            missed = list(
-                await session.scalars(
-                    select(Message)
-                    .where(Message.room_id == room_id, Message.seq > after)
-                    .order_by(Message.seq)
-                    .limit(limit + 1)
-                )
-            )
-        if not missed:
+            rows = (await session.execute(MISSED, params)).all()
+        if not rows:
             return None
-        if len(missed) <= limit:
+        if len(rows) <= limit:
+            missed = [render.MessageView._make(row) for row in rows]
             return render.appended_messages(missed), missed[-1].seq
         room = await self.room(room_id)
-        latest = await self.history(room_id, limit=self.settings.history_page)
+        latest = await self.window(room_id, limit=self.settings.history_page)
         if room is None or not latest:
             return None
-        latest.reverse()
         return render.replaced_messages(room, latest), latest[-1].seq
 
     # Presence

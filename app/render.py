@@ -128,12 +128,12 @@ class Window(NamedTuple):
         return cls(messages[0].seq if messages else None, message_list(messages))
 
 
-def appended_messages(messages: Sequence[Message]) -> str:
+def appended_messages(messages: Sequence[Message | MessageView]) -> str:
     """Messages appended to the end of ``#messages`` (live, catch-up or repair)."""
     return render("fragments/messages_append.html", messages=messages)
 
 
-def replaced_messages(room: Room, messages: Sequence[Message]) -> str:
+def replaced_messages(room: Room, messages: Sequence[Message | MessageView]) -> str:
     """The whole ``#messages`` list, for a client too far behind to catch up."""
     return render("fragments/messages_replace.html", room=room, window=Window.of(messages))
 

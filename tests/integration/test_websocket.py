@@ -406,3 +406,29 @@ async def test_the_lobby_socket_needs_a_session(server: Server) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_socket_too_far_behind_gets_the_latest_page_instead(tmp_path, make_user) -> None:
+    """Up to resync_limit missed messages are appended; more replace the list with
+    the latest page (the rest loads on scroll-up), and live ones follow it."""
+
+    def seqs(frame: str) -> list[int]:
+        return [int(seq) for _, seq in MESSAGE_RE.findall(frame)]
+
+    with running_server(tmp_path, resync_limit="5", message_rate="0") as srv:
+        room = srv.create_room("behind")
+        alice = await make_user(target=srv)
+        for i in range(1, 9):
+            r = await alice.api("POST", f"/api/rooms/{room}/messages", json={"text": f"m{i}"})
+            assert r.status_code == 201, r.text
+        async with await alice.socket(room, after=5) as ws:
+            frame = await Inbox(ws).wait_for(MESSAGE_RE)
+            assert 'id="messages" hx-swap-oob="beforeend"' in frame
+            assert seqs(frame) == [6, 7, 8]
+        async with await alice.socket(room, after=1) as ws:
+            inbox = Inbox(ws)
+            frame = await inbox.wait_for(MESSAGE_RE)
+            assert 'id="messages" hx-swap-oob="innerHTML"' in frame
+            assert seqs(frame) == list(range(1, 9))
+            await alice.api("POST", f"/api/rooms/{room}/messages", json={"text": "live"})
+            assert seqs(await inbox.wait_for("live")) == [9]
