@@ -10,6 +10,7 @@ room: no coroutine waits on it while it is idle.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from urllib.parse import urlsplit
 
 import orjson
@@ -107,12 +108,8 @@ async def room_socket(websocket: WebSocket) -> None:
         return
     direct, conn = connection(websocket, user, sid, room_id, state.chat.catch_up)
     member = Member(conn, state.hub, state.chat, user)
-    try:
-        await member.enter(parse_after(websocket.query_params.get("after")))
-    except BaseException:
-        await member.closed()
-        raise
-    await listen(websocket, direct, member)
+    after = parse_after(websocket.query_params.get("after"))
+    await listen(websocket, direct, member, member.enter(after))
 
 
 async def lobby_socket(websocket: WebSocket) -> None:
@@ -123,16 +120,8 @@ async def lobby_socket(websocket: WebSocket) -> None:
     if user is None:
         return
     direct, conn = connection(websocket, user, sid, LOBBY_ROOM, nothing_missed)
-    listener = Listener(conn, state.hub)
-    await state.hub.join(conn)
-    try:
-        conn.start()
-        # The page may be older than the counts; this frame brings them all up to date.
-        conn.offer_presence(states={ALL_ONLINE: render.online(await every_count(state.chat))})
-    except BaseException:
-        await listener.closed()
-        raise
-    await listen(websocket, direct, listener)
+    lobby = Lobby(conn, state.hub, state.chat)
+    await listen(websocket, direct, lobby, lobby.enter())
 
 
 async def every_count(chat: Chat) -> dict[int, int]:
@@ -166,9 +155,18 @@ def connection(
 
 
 async def listen(
-    websocket: WebSocket, direct: FrameWritingProtocol | None, listener: Listener
+    websocket: WebSocket,
+    direct: FrameWritingProtocol | None,
+    listener: Listener,
+    entering: Awaitable[None],
 ) -> None:
-    """Hand what the client sends to listener until it leaves."""
+    """Await the listener's entering, then hand it what the client sends until the
+    client leaves; it is told once the socket is gone, whatever failed."""
+    try:
+        await entering
+    except BaseException:
+        await listener.closed()
+        raise
     if direct is not None:
         # The socket lives on without this coroutine (see app.web.fastws).
         direct.detach(listener)
@@ -200,6 +198,23 @@ class Listener:
         """The socket has gone: stop delivering to it."""
         await self.hub.leave(self.conn)
         await self.conn.stop()
+
+
+class Lobby(Listener):
+    """A home page's socket: every room's online count, and nothing else."""
+
+    __slots__ = ("chat",)
+
+    def __init__(self, conn: Connection, hub: Hub, chat: Chat) -> None:
+        super().__init__(conn, hub)
+        self.chat = chat
+
+    async def enter(self) -> None:
+        await self.hub.join(self.conn)
+        self.conn.start()
+        # The page may be older than the counts; this frame brings them all up to date.
+        counts = await every_count(self.chat)
+        self.conn.offer_presence(states={ALL_ONLINE: render.online(counts)})
 
 
 class Member(Listener):
