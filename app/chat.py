@@ -332,7 +332,9 @@ class Chat:
         self.writer = MessageWriter(db)
         self.windows = WindowCache()
         # Catch-ups in flight, by (room, after): see catch_up.
-        self._catching_up: dict[tuple[int, int], asyncio.Future[tuple[str, int] | None]] = {}
+        self._catching_up: dict[
+            tuple[int, int], tuple[asyncio.Future[tuple[str, int] | None], int]
+        ] = {}
 
     # Rooms
 
@@ -461,21 +463,28 @@ class Chat:
                 or 0
             )
 
-    async def catch_up(self, room_id: int, after: int) -> tuple[str, int] | None:
-        """One frame with every message after ``after``, or a fresh list if too many.
+    async def catch_up(self, room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
+        """One frame with every message after ``after``, or a fresh list if too many;
+        it reaches at least ``need``, a seq the asker knows is committed.
 
         The sockets of a room fall behind together (a message that came too late
         from another worker, a Redis reconnect): those asking at the same time from
-        the same seq share one query instead of each running its own.
+        the same seq share one query instead of each running its own. A query in
+        flight is shared only with askers it is sure to satisfy: one started before
+        seq ``need`` committed may end below it, and the asker would skip the rest.
         """
         key = (room_id, after)
         shared = self._catching_up.get(key)
-        if shared is None:
-            shared = asyncio.ensure_future(self._read_missed(room_id, after))
-            self._catching_up[key] = shared
-            shared.add_done_callback(lambda _: self._catching_up.pop(key, None))
+        if shared is None or shared[1] < need:
+            future = asyncio.ensure_future(self._read_missed(room_id, after))
+            shared = self._catching_up[key] = (future, need)
+            future.add_done_callback(lambda done: self._forget_catch_up(key, done))
         # One asker cancelled (its socket closed) must not cancel the others' answer.
-        return await asyncio.shield(shared)
+        return await asyncio.shield(shared[0])
+
+    def _forget_catch_up(self, key: tuple[int, int], done: asyncio.Future[Any]) -> None:
+        if (shared := self._catching_up.get(key)) is not None and shared[0] is done:
+            del self._catching_up[key]
 
     async def _read_missed(self, room_id: int, after: int) -> tuple[str, int] | None:
         metrics.CATCH_UP_QUERIES.inc()

@@ -37,9 +37,10 @@ WS_1011_INTERNAL_ERROR = 1011
 WS_1012_SERVICE_RESTART = 1012
 WS_1013_TRY_AGAIN_LATER = 1013
 
-# Given a room and the last seq a connection holds: one frame that brings it up
-# to date and the seq that frame ends at, or None when nothing is missing.
-CatchUp = Callable[[int, int], Awaitable[tuple[str, int] | None]]
+# Given a room, the last seq a connection holds and a seq known to be committed
+# (0: none): one frame that brings it up to date, at least to that seq, and the
+# seq the frame ends at, or None when nothing is missing.
+CatchUp = Callable[[int, int, int], Awaitable[tuple[str, int] | None]]
 
 # The room id of lobby sockets (the home page): they get the online badges of every
 # room and nothing else. Room ids start at 1.
@@ -276,7 +277,9 @@ class Connection:
                 return  # already delivered (catch-up or a duplicate)
             if event.seq > self.cursor + 1:
                 metrics.GAP_REPAIRS.labels("gap").inc()
-                await self._repair()  # a gap: pub/sub lost or reordered an event
+                # A gap: pub/sub lost or reordered an event. This one is committed,
+                # so the repair must reach it, or what lies between would be skipped.
+                await self._repair(need=event.seq)
                 if event.seq <= self.cursor:
                     return
             await self.socket.send_text(event.html)
@@ -295,8 +298,8 @@ class Connection:
         else:
             await self.socket.send_text(event.html)
 
-    async def _repair(self) -> None:
-        update = await self._catch_up(self.room_id, self.cursor)
+    async def _repair(self, need: int = 0) -> None:
+        update = await self._catch_up(self.room_id, self.cursor, need)
         if update is not None:
             html, self.cursor = update
             await self.socket.send_text(html)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -229,16 +230,24 @@ class Inbox:
         """(id, seq) of every chat message received, in arrival order."""
         return [(int(i), int(s)) for f in self.frames for i, s in MESSAGE_RE.findall(f)]
 
-    async def wait_messages(self, count: int, timeout: float = 10) -> list[tuple[int, int]]:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_messages(
+        self, count: int, timeout: float = 10, stall: float | None = None
+    ) -> list[tuple[int, int]]:
+        """Every message so far, once ``count`` have arrived. Gives up after ``timeout``
+        seconds or, with ``stall``, only after that long without a new one: a busy
+        machine makes messages late, a lost one never comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while len(self.messages()) < count:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise TimeoutError(f"got {len(self.messages())} of {count} messages")
-            try:
-                await self._next(left)
-            except TimeoutError:
-                continue
+            had = len(self.messages())
+            if stall is not None:
+                deadline = loop.time() + stall
+            while len(self.messages()) == had:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError(f"got {had} of {count} messages")
+                with contextlib.suppress(TimeoutError):
+                    await self._next(left)
         return self.messages()
 
 

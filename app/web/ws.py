@@ -130,7 +130,7 @@ async def every_count(chat: Chat) -> dict[int, int]:
     return {room.id: counts.get(room.id, 0) for room in await chat.rooms()}
 
 
-async def nothing_missed(room_id: int, after: int) -> None:
+async def nothing_missed(room_id: int, after: int, need: int) -> None:
     """A lobby socket's catch-up: it is sent no messages, so it never misses one."""
     return None
 
@@ -211,10 +211,13 @@ class Lobby(Listener):
 
     async def enter(self) -> None:
         await self.hub.join(self.conn)
-        self.conn.start()
-        # The page may be older than the counts; this frame brings them all up to date.
+        # The page may be older than the counts: its first frame brings them all up
+        # to date. The snapshot's place comes first in that frame, so a change that
+        # arrives while the counts are read follows it instead of being undone.
+        self.conn.offer_presence(states={ALL_ONLINE: ""})
         counts = await every_count(self.chat)
         self.conn.offer_presence(states={ALL_ONLINE: render.online(counts)})
+        self.conn.start()
 
 
 class Member(Listener):

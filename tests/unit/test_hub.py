@@ -47,7 +47,7 @@ def make(
 ) -> tuple[Connection, RecordingSocket]:
     socket = RecordingSocket()
 
-    async def catch_up(room_id: int, after: int) -> tuple[str, int] | None:
+    async def catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
         missed = [seq for seq in sorted(history) if seq > after]
         if not missed:
             return None
@@ -93,6 +93,30 @@ async def test_a_gap_is_repaired_before_the_next_event() -> None:
     await settle()
     assert "".join(socket.sent) == "<m 2><m 3><m 4><m 5>"
     assert conn.cursor == 5
+    await conn.stop()
+
+
+async def test_a_gap_repair_reaches_the_event_that_showed_the_gap() -> None:
+    """A catch-up may answer from a snapshot older than the event (a query shared
+    with another socket); the connection says which seq it needs, or it would send
+    the event after the snapshot's end and skip what lies between for ever."""
+    history = stored(range(2, 6))
+    snapshot_end = 3  # what a query begun before seqs 4 and 5 committed would see
+    conn, socket = make({}, cursor=1)
+    asked: list[int] = []
+
+    async def catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
+        asked.append(need)
+        seen = [s for s in sorted(history) if after < s <= max(snapshot_end, need)]
+        return ("".join(history[s] for s in seen), seen[-1]) if seen else None
+
+    conn._catch_up = catch_up
+    conn.start()
+    await settle()
+    conn.offer(message(5))
+    await settle()
+    assert "".join(socket.sent) == "<m 2><m 3><m 4><m 5>"
+    assert asked[-1] == 5
     await conn.stop()
 
 
