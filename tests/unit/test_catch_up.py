@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from support import MESSAGE_RE
 
 from app.broker import MemoryBroker
 from app.chat import Chat, create_room
@@ -16,7 +17,6 @@ from app.models import User
 from app.presence import MemoryPresence
 from app.ratelimit import MemoryRateLimiter
 from app.settings import Settings
-from support import MESSAGE_RE
 
 
 def queries() -> float:
