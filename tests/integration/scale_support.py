@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import subprocess
@@ -16,7 +17,9 @@ import pytest
 from support import PASSWORD, Browser, Inbox, Server, free_port, in_ci, server_env, which
 
 SECRET = "scale-test-secret-shared-by-every-server"
-REDIS = "redis://127.0.0.1:6379"
+# Like TALKROOM_TEST_POSTGRES: runs side by side (two work trees) each point at a
+# redis-server of their own, since the tests' database numbers are fixed.
+REDIS = os.environ.get("TALKROOM_TEST_REDIS", "redis://127.0.0.1:6379")
 MEMBERS_RE = re.compile(r'<ul id="members"[^>]*>(.*?)</ul>', re.S)
 
 
