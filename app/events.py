@@ -45,7 +45,7 @@ class Event:
         head, _, body = data.partition(b"\n")
         kind, seq, *stamp = head.decode().split(" ")
         saved_at = float(stamp[0]) if stamp else 0.0
-        return cls(kind=kind, html=body.decode(), seq=int(seq), saved_at=saved_at)  # type: ignore[arg-type]
+        return cls(kind=kind, html=body.decode(), seq=int(seq), saved_at=saved_at)  # type: ignore[arg-type]  # kind: written by encode()
 
 
 RESYNC = Event("resync")

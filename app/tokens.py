@@ -57,7 +57,7 @@ async def revoke_token(db: Database, user: User, token_id: int) -> None:
         result = await session.execute(
             delete(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
         )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]  # a DELETE's Result is a CursorResult
         raise TokenNotFound()
 
 

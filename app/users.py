@@ -71,7 +71,7 @@ async def delete_user(
         raise SelfLockout("You cannot remove yourself.")
     async with db.write() as session:
         result = await session.execute(delete(User).where(User.id == user_id))
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]  # a DELETE's Result is a CursorResult
         raise UserNotFound()
     logger.info("Removed user %s.", user_id)
     await close_sockets(broker, user_id)

@@ -6,7 +6,7 @@ permission checks cannot be forgotten.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -47,28 +47,29 @@ class LoginRequired(Exception):
 
 # The app's parts, as dependencies. async although they never wait: FastAPI runs a
 # plain def dependency in its thread pool, a thread hop per request each.
+# Starlette's app.state holds Any: each cast says what app.main put there.
 async def get_settings(conn: HTTPConnection) -> Settings:
-    return conn.app.state.settings
+    return cast(Settings, conn.app.state.settings)
 
 
 async def get_db(conn: HTTPConnection) -> Database:
-    return conn.app.state.db
+    return cast(Database, conn.app.state.db)
 
 
 async def get_chat(conn: HTTPConnection) -> Chat:
-    return conn.app.state.chat
+    return cast(Chat, conn.app.state.chat)
 
 
 async def get_hub(conn: HTTPConnection) -> Hub:
-    return conn.app.state.hub
+    return cast(Hub, conn.app.state.hub)
 
 
 async def get_signer(conn: HTTPConnection) -> Signer:
-    return conn.app.state.signer
+    return cast(Signer, conn.app.state.signer)
 
 
 async def get_passwords(conn: HTTPConnection) -> Passwords:
-    return conn.app.state.passwords
+    return cast(Passwords, conn.app.state.passwords)
 
 
 def is_secure(conn: HTTPConnection) -> bool:
@@ -87,7 +88,8 @@ def csrf_cookie_name(conn: HTTPConnection) -> str:
 
 def session_id(conn: HTTPConnection) -> str | None:
     """The session id in this request's signed cookie, if any."""
-    return conn.app.state.signer.session_id(conn.cookies.get(session_cookie_name(conn)))
+    signer: Signer = conn.app.state.signer
+    return signer.session_id(conn.cookies.get(session_cookie_name(conn)))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -103,7 +105,7 @@ async def cookie_user(conn: HTTPConnection) -> User | None:
     if "user" not in conn.scope.setdefault("state", {}):
         state = conn.app.state
         conn.state.user = await session_user(state.db, state.settings, session_id(conn))
-    return conn.state.user
+    return cast(User | None, conn.state.user)
 
 
 async def page_user(request: Request) -> User:
@@ -184,7 +186,8 @@ PageAdmin = Annotated[User, Depends(page_admin)]
 
 def csrf_token(conn: HTTPConnection) -> str:
     """This browser's CSRF token, from its cookie or new (the response sets the cookie)."""
-    token = conn.app.state.signer.csrf_token(conn.cookies.get(csrf_cookie_name(conn)))
+    signer: Signer = conn.app.state.signer
+    token = signer.csrf_token(conn.cookies.get(csrf_cookie_name(conn)))
     if token is None:
         token = conn.scope.setdefault("state", {}).get("new_csrf")
         if token is None:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from app import auth
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
+from app.models import User
 from app.render import Window, render
 from app.users import close_session_sockets, close_sockets
 from app.web.api import MAX_SEQ
@@ -70,7 +71,7 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-async def start_login(request: Request, user: auth.User, target: str) -> RedirectResponse:
+async def start_login(request: Request, user: User, target: str) -> RedirectResponse:
     state = request.app.state
     old = session_id(request)
     if old:
