@@ -20,8 +20,9 @@ from starlette.websockets import WebSocketState
 
 from app import render
 from app.auth import session_tag, session_user
-from app.chat import Chat, ChatError
+from app.chat import Chat
 from app.db import unavailable
+from app.errors import ChatError
 from app.events import ALL_ONLINE, MEMBERS, Event
 from app.hub import (
     LOBBY_ROOM,
