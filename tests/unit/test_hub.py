@@ -9,15 +9,9 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from app.broker import MemoryBroker
+from app.connection import PRESENCE_LINES, Connection
 from app.events import LOBBY, MEMBERS, Event
-from app.hub import (
-    PRESENCE_BATCH,
-    PRESENCE_GATHER,
-    PRESENCE_LINES,
-    REORDER_WAIT,
-    Connection,
-    Hub,
-)
+from app.hub import PRESENCE_BATCH, PRESENCE_GATHER, REORDER_WAIT, Hub
 
 
 class RecordingSocket:
