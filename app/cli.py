@@ -129,7 +129,8 @@ def createuser(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def createroom(settings: Settings, args: argparse.Namespace) -> None:
-    from app.chat import ChatError, create_room
+    from app.errors import ChatError
+    from app.rooms import create_room
 
     async def create(db: Database) -> None:
         try:
@@ -155,7 +156,8 @@ def rooms(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def editroom(settings: Settings, args: argparse.Namespace) -> None:
-    from app.chat import ChatError, update_room
+    from app.errors import ChatError
+    from app.rooms import update_room
 
     if args.name is None and args.description is None:
         raise CommandError("Give --name and/or --description.")
@@ -171,7 +173,8 @@ def editroom(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def deleteroom(settings: Settings, args: argparse.Namespace) -> None:
-    from app.chat import ChatError, delete_room
+    from app.errors import ChatError
+    from app.rooms import delete_room
 
     async def delete(db: Database) -> None:
         # With Redis, the serving workers hear of it and close the room's sockets.

@@ -2,8 +2,8 @@
 
 One hub per process. Its listener pulls events from the broker and drops them
 into the outboxes of the local connections they concern; it never waits on a
-socket. Each connection's sender drains its own outbox, so a slow client only
-slows itself, and is closed with 1013 once its outbox is full.
+socket. Each connection (app.connection) drains its own outbox, so a slow
+client only slows itself, and is closed with 1013 once its outbox is full.
 
 Presence (who joined, the member list, the online badges) is not queued event by
 event: a storm of joins would announce n joins to n sockets, fill every outbox
@@ -19,28 +19,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from collections import Counter
+from collections.abc import Iterable
 
-from starlette.websockets import WebSocketDisconnect
+from starlette import status
 
 from app import metrics
 from app.broker import RECONNECTED, Broker
+from app.connection import Connection
 from app.events import LOBBY, RESYNC, Event, room_channel
 from app.frames import text_frame
 
 logger = logging.getLogger(__name__)
-
-WS_1008_POLICY_VIOLATION = 1008
-WS_1011_INTERNAL_ERROR = 1011
-WS_1012_SERVICE_RESTART = 1012
-WS_1013_TRY_AGAIN_LATER = 1013
-
-# Given a room, the last seq a connection holds and a seq known to be committed
-# (0: none): one frame that brings it up to date, at least to that seq, and the
-# seq the frame ends at, or None when nothing is missing.
-CatchUp = Callable[[int, int, int], Awaitable[tuple[str, int] | None]]
 
 # The room id of lobby sockets (the home page): they get the online badges of every
 # room and nothing else. Room ids start at 1.
@@ -51,49 +41,10 @@ PRESENCE_BATCH = 0.25
 # A join or leave publishes three events (line, member list, badge): a lone one
 # waits this long for the other two, to go out as one frame.
 PRESENCE_GATHER = 0.01
-# "X joined" lines kept for a connection that is behind; the member list that
-# comes with them is authoritative, so older lines are simply dropped.
-PRESENCE_LINES = 30
 # How long a message that overtook an earlier one waits for it. Two posts commit
 # in seq order but may publish the other way round (and workers race on Redis);
 # without this wait every socket in the room would repair from the database.
 REORDER_WAIT = 0.05
-# What a sender's write raises when the client has gone (uvicorn's
-# ClientDisconnected is an OSError): an ordinary end, not a failure.
-DISCONNECTED = (WebSocketDisconnect, OSError)
-
-
-class Presence:
-    """Presence waiting for a connection's sender: lines in order, newest state per key."""
-
-    __slots__ = ("lines", "states")
-
-    def __init__(self) -> None:
-        self.lines: deque[str] = deque(maxlen=PRESENCE_LINES)
-        self.states: dict[int, str] = {}
-
-    def add(self, lines: Iterable[str], states: dict[int, str]) -> None:
-        self.lines.extend(lines)
-        self.states.update(states)
-
-    def frame(self) -> str:
-        return "".join(self.lines) + "".join(self.states.values())
-
-
-# Stands in the outbox for the connection's pending Presence (one at a time).
-PRESENCE_DUE = Event("presence")
-
-
-class Socket(Protocol):
-    """The one WebSocket a connection writes to (app.web.fastws, or an ASGI adapter)."""
-
-    def write_frame(self, frame: bytes) -> bool:
-        """Write an encoded frame now, or return False: it must take send_text."""
-
-    async def send_text(self, text: str) -> None: ...
-
-    async def close(self, code: int) -> None:
-        """Start the closing handshake; nothing once it has started."""
 
 
 class RoomOrder:
@@ -105,208 +56,6 @@ class RoomOrder:
         self.last = 0
         self.early: dict[int, Event] = {}
         self.timer: asyncio.TimerHandle | None = None
-
-
-class Connection:
-    """One WebSocket in one room, with its outbox and its delivery cursor.
-
-    Its sender task runs only while there is something to send: an idle socket
-    costs no task. With no sender running the connection is up to date, so the
-    hub may write a message's ready-made frame to it directly (write_now).
-    """
-
-    # Thousands of these sit idle: no per-instance dict.
-    __slots__ = (
-        "_catch_up",
-        "_closer",
-        "_closing",
-        "_outbox",
-        "_outbox_size",
-        "_presence",
-        "_repair_first",
-        "_sender",
-        "_started",
-        "cursor",
-        "room_id",
-        "session",
-        "socket",
-        "user_id",
-        "username",
-    )
-
-    def __init__(
-        self,
-        socket: Socket,
-        *,
-        room_id: int,
-        user_id: int,
-        username: str,
-        catch_up: CatchUp,
-        outbox_size: int,
-        session: str = "",
-    ) -> None:
-        self.socket = socket
-        self.room_id = room_id
-        self.session = session  # auth.session_tag of the session that opened it
-        self.user_id = user_id
-        self.username = username
-        self.cursor = 0  # the last seq this connection delivered
-        self._catch_up = catch_up
-        self._outbox: deque[Event] = deque()
-        self._outbox_size = outbox_size
-        self._presence: Presence | None = None  # made when needed: most sockets sit idle
-        self._started = False
-        self._repair_first = False
-        self._closing: int | None = None
-        self._sender: asyncio.Task[None] | None = None
-        self._closer: asyncio.Task[None] | None = None
-
-    def offer(self, event: Event) -> None:
-        """Queue an event without waiting; a full outbox closes the connection."""
-        if self._closing is not None:
-            return
-        if len(self._outbox) >= self._outbox_size:
-            self._drop_slow()
-            return
-        self._outbox.append(event)
-        self._wake()
-
-    def write_now(self, first: int, last: int, frames: bytes) -> bool:
-        """Write the ready-made frames of messages first..last straight to the socket
-        when they are next and nothing is queued before them; False: they must go
-        through the outbox."""
-        if (
-            self._started
-            and self._sender is None
-            and first == self.cursor + 1
-            and not self._outbox
-            and self._closing is None
-            and self.socket.write_frame(frames)
-        ):
-            self.cursor = last
-            return True
-        return False
-
-    def offer_presence(
-        self, lines: Iterable[str] = (), states: dict[int, str] | None = None
-    ) -> None:
-        """Merge presence into the one pending presence frame; it never fills the outbox."""
-        if self._closing is not None:
-            return
-        if self._presence is None:
-            self._presence = Presence()
-            self._outbox.append(PRESENCE_DUE)
-            self._wake()
-        self._presence.add(lines, states or {})
-
-    def close(self, code: int) -> None:
-        """Ask the sender to close the socket once it is free."""
-        self._closing = code
-        self._outbox.clear()
-        self._wake()
-
-    def _drop_slow(self) -> None:
-        # The sender may be stuck writing to a client that stopped reading, so
-        # it is cancelled rather than asked.
-        logger.info("Closing slow connection of user %s in room %s.", self.user_id, self.room_id)
-        metrics.SLOW_CLIENTS_CLOSED.inc()
-        self._closing = WS_1013_TRY_AGAIN_LATER
-        self._outbox.clear()
-        if self._sender:
-            self._sender.cancel()
-        self._closer = asyncio.create_task(self._close(WS_1013_TRY_AGAIN_LATER))
-
-    def start(self) -> None:
-        """Catch up from the database, then deliver what is offered, in seq order."""
-        self._started = True
-        self._repair_first = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._started and self._sender is None:
-            self._sender = asyncio.create_task(self._send(), name=f"sender-{self.room_id}")
-            self._sender.add_done_callback(self._sender_done)
-
-    def _sender_done(self, task: asyncio.Task[None]) -> None:
-        self._sender = None
-        if task.cancelled():
-            return
-        if task.exception() is None:
-            if self._outbox and self._closing is None:
-                self._wake()  # offered after the sender's last look at the outbox
-            return
-        if self._closing is not None:
-            return
-        if isinstance(task.exception(), DISCONNECTED):
-            # The client left while a frame was being written: nothing to close.
-            logger.debug("User %s left room %s mid-write.", self.user_id, self.room_id)
-            return
-        # A dead sender would leave a silent socket: close it with 1011 so the
-        # client reconnects and resumes from its last seq.
-        logger.warning(
-            "Sender for user %s in room %s failed.",
-            self.user_id,
-            self.room_id,
-            exc_info=task.exception(),
-        )
-        self._closing = WS_1011_INTERNAL_ERROR
-        self._closer = asyncio.create_task(self._close(WS_1011_INTERNAL_ERROR))
-
-    async def stop(self) -> None:
-        self._started = False
-        if self._sender:
-            self._sender.cancel()
-            await asyncio.gather(self._sender, return_exceptions=True)
-
-    async def _send(self) -> None:
-        if self._repair_first:
-            self._repair_first = False
-            await self._repair()
-        while self._outbox and self._closing is None:
-            await self._deliver(self._outbox.popleft())
-        if self._closing is not None:
-            await self._close(self._closing)
-
-    async def _deliver(self, event: Event) -> None:
-        if event is PRESENCE_DUE:
-            presence, self._presence = self._presence, None
-            if presence is not None:
-                await self.socket.send_text(presence.frame())
-        elif event.kind == "message":
-            if event.seq <= self.cursor:
-                return  # already delivered (catch-up or a duplicate)
-            if event.seq > self.cursor + 1:
-                metrics.GAP_REPAIRS.labels("gap").inc()
-                # A gap: pub/sub lost or reordered an event. This one is committed,
-                # so the repair must reach it, or what lies between would be skipped.
-                await self._repair(need=event.seq)
-                if event.seq <= self.cursor:
-                    return
-            await self.socket.send_text(event.html)
-            self.cursor = event.seq
-            metrics.DELIVERIES.inc()
-            if event.saved_at:
-                metrics.SAVE_TO_SEND.observe(max(time.time() - event.saved_at, 0.0))
-        elif event.kind == "resync":
-            metrics.GAP_REPAIRS.labels("resync").inc()
-            await self._repair()
-        elif event.kind == "close":
-            # A close naming a user (a removed account) or a session (a logout) is
-            # for those sockets only; an empty one is for all (a deleted room).
-            if event.html in ("", str(self.user_id), f"session:{self.session}"):
-                self._closing = event.seq
-        else:
-            await self.socket.send_text(event.html)
-
-    async def _repair(self, need: int = 0) -> None:
-        update = await self._catch_up(self.room_id, self.cursor, need)
-        if update is not None:
-            html, self.cursor = update
-            await self.socket.send_text(html)
-
-    async def _close(self, code: int) -> None:
-        with contextlib.suppress(Exception):
-            await self.socket.close(code)
 
 
 class Hub:
@@ -336,7 +85,7 @@ class Hub:
         await self.broker.subscribe(LOBBY)
         self._listener = asyncio.create_task(self._listen(), name="hub-listener")
 
-    async def stop(self, code: int = WS_1012_SERVICE_RESTART) -> None:
+    async def stop(self, code: int = status.WS_1012_SERVICE_RESTART) -> None:
         """Close every local socket (1012 on a restart: clients reconnect and resume)."""
         for conns in self.rooms.values():
             for conn in conns:

@@ -18,6 +18,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# Ids are 32-bit integers on PostgreSQL: a larger one names no row (and SQLite would
+# raise OverflowError on it), so lookups and routes refuse it before the database.
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

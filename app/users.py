@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import delete, select
+from starlette import status
 
 from app.auth import AuthError, session_tag
 from app.broker import Broker
@@ -16,8 +17,6 @@ from app.events import LOBBY, Event
 from app.models import User
 
 logger = logging.getLogger(__name__)
-
-WS_1008_POLICY_VIOLATION = 1008
 
 
 class UserNotFound(AuthError):
@@ -90,7 +89,7 @@ async def close_session_sockets(broker: Broker, session_id: str) -> None:
 
 async def _publish_close(broker: Broker, target: str) -> None:
     try:
-        close = Event("close", target, WS_1008_POLICY_VIOLATION)
+        close = Event("close", target, status.WS_1008_POLICY_VIOLATION)
         await broker.publish(LOBBY, close.encode())
     except Exception:
         logger.warning("Could not close the sockets of %s.", target, exc_info=True)

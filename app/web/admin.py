@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse
 
 from app import users
 from app.auth import AuthError
-from app.chat import ChatError, create_room, delete_room, update_room
+from app.errors import ChatError
+from app.rooms import create_room, delete_room, update_room
 from app.web.deps import ChatDep, PageAdmin, RoomId, UserId
 from app.web.pages import page
 

@@ -23,18 +23,12 @@ from starlette.routing import Route
 
 from app import users
 from app.auth import AuthError
-from app.chat import (
-    CONTROL_CHARS,
-    ChatError,
-    RateLimited,
-    RoomExists,
-    RoomNotFound,
-    create_room,
-    delete_room,
-)
-from app.chat import update_room as update_room_
 from app.db import unavailable
+from app.errors import ChatError, RateLimited, RoomExists, RoomNotFound
 from app.models import Message, Room, User
+from app.render import MessageView
+from app.rooms import CONTROL_CHARS, create_room, delete_room
+from app.rooms import update_room as update_room_
 from app.settings import Settings
 from app.web.deps import ApiAdmin, ApiRoom, ApiUser, ChatDep, DbDep, UserId
 
@@ -251,6 +245,10 @@ class MessageOut(BaseModel):
             created_at=message.created_at,
         )
 
+    @classmethod
+    def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
+        return cls(room_id=room_id, **row._asdict())
+
 
 class MessageIn(BaseModel):
     model_config = STRICT
@@ -389,8 +387,9 @@ async def list_messages(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 50,
 ) -> list[MessageOut]:
-    messages = await chat.history(room.id, before=before, limit=limit)
-    return [MessageOut.of(m) for m in messages]
+    # The page's own query (plain rows, oldest first), turned newest first.
+    window = await chat.window(room.id, before=before, limit=limit)
+    return [MessageOut.of_row(m, room_id=room.id) for m in reversed(window)]
 
 
 @router.post(

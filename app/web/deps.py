@@ -25,13 +25,11 @@ from app.auth import (
 from app.chat import Chat
 from app.db import Database
 from app.hub import Hub
-from app.models import Room, User
+from app.models import MAX_ID, Room, User
 from app.settings import Settings
 from app.tokens import token_user
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# Ids are 32-bit on PostgreSQL; a larger one is a 404 or 422, not a database error.
-MAX_ID = 2**31 - 1
 
 
 class LoginRequired(Exception):

@@ -15,22 +15,18 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, WebSocket
+from starlette import status
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketState
 
 from app import render
 from app.auth import session_tag, session_user
-from app.chat import Chat, ChatError
+from app.chat import Chat
+from app.connection import CatchUp, Connection
 from app.db import unavailable
+from app.errors import ChatError
 from app.events import ALL_ONLINE, MEMBERS, Event
-from app.hub import (
-    LOBBY_ROOM,
-    WS_1008_POLICY_VIOLATION,
-    WS_1013_TRY_AGAIN_LATER,
-    CatchUp,
-    Connection,
-    Hub,
-)
+from app.hub import LOBBY_ROOM, Hub
 from app.models import User
 from app.settings import Settings
 from app.web.deps import session_id
@@ -39,7 +35,6 @@ from app.web.fastws import DIRECT, FrameWritingProtocol
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-WS_1009_MESSAGE_TOO_BIG = 1009
 DATABASE_DOWN = "The database is not answering, so that was not saved; try again in a moment."
 DATABASE_DOWN_AT_HANDSHAKE = "The database is not answering; reconnecting shortly."
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -251,7 +246,7 @@ class Member(Listener):
         limit = self.chat.settings.max_frame_bytes
         if len(text) > limit and len(text.encode()) > limit:
             self.stopped = True
-            self.conn.close(WS_1009_MESSAGE_TOO_BIG)
+            self.conn.close(status.WS_1009_MESSAGE_TOO_BIG)
             return
         try:
             message, client_id = parse_frame(text)
@@ -303,7 +298,7 @@ async def admit(websocket: WebSocket, room_id: int | None, sid: str | None) -> U
     state = websocket.app.state
     if not origin_allowed(websocket, state.settings):
         # Closing before accept refuses the handshake with HTTP 403.
-        await websocket.close(WS_1008_POLICY_VIOLATION)
+        await websocket.close(status.WS_1008_POLICY_VIOLATION)
         return None
     # Accept at once and check after: the page may navigate away while a slow
     # handshake is pending, which browsers report as a console error. And a
@@ -317,13 +312,15 @@ async def admit(websocket: WebSocket, room_id: int | None, sid: str | None) -> U
         if not unavailable(exc):
             raise
         logger.warning("The database is not answering a handshake: %s", type(exc).__name__)
-        await websocket.close(WS_1013_TRY_AGAIN_LATER, DATABASE_DOWN_AT_HANDSHAKE)
+        await websocket.close(status.WS_1013_TRY_AGAIN_LATER, DATABASE_DOWN_AT_HANDSHAKE)
         return None
     if user is None or not found:
-        await websocket.close(WS_1008_POLICY_VIOLATION)
+        await websocket.close(status.WS_1008_POLICY_VIOLATION)
         return None
     if state.hub.sockets_of(user.id) >= state.settings.sockets_per_user:
-        await websocket.close(WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab.")
+        await websocket.close(
+            status.WS_1008_POLICY_VIOLATION, "Too many open sockets; close a tab."
+        )
         return None
     return user
 

@@ -11,11 +11,12 @@ from prometheus_client import REGISTRY
 from support import MESSAGE_RE
 
 from app.broker import MemoryBroker
-from app.chat import Chat, create_room
+from app.chat import Chat
 from app.db import Database, upgrade_database
 from app.models import User
 from app.presence import MemoryPresence
 from app.ratelimit import MemoryRateLimiter
+from app.rooms import create_room
 from app.settings import Settings
 
 
@@ -65,5 +66,5 @@ async def test_askers_from_one_seq_share_a_query_only_when_it_reaches_their_need
         assert end == 3
         assert [int(seq) for _, seq in MESSAGE_RE.findall(html)] == [1, 2, 3]
     # Nothing is left in flight to be shared by a later asker.
-    assert chat._catching_up == {}
+    assert chat.windows._catching_up == {}
     assert await chat.catch_up(room, 3, 3) is None

@@ -6,63 +6,13 @@ import asyncio
 import logging
 
 import pytest
+from fakes import make, stored
 from starlette.websockets import WebSocketDisconnect
 
 from app.broker import MemoryBroker
+from app.connection import PRESENCE_LINES
 from app.events import LOBBY, MEMBERS, Event
-from app.hub import (
-    PRESENCE_BATCH,
-    PRESENCE_GATHER,
-    PRESENCE_LINES,
-    REORDER_WAIT,
-    Connection,
-    Hub,
-)
-
-
-class RecordingSocket:
-    """Stands in for the transport only; the ordering logic under test is real."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.closed: int | None = None
-
-    def write_frame(self, frame: bytes) -> bool:
-        return False  # no frame writer: every delivery takes the outbox
-
-    async def send_text(self, text: str) -> None:
-        self.sent.append(text)
-
-    async def close(self, code: int) -> None:
-        if self.closed is None:
-            self.closed = code
-
-
-def stored(seqs: range) -> dict[int, str]:
-    return {seq: f"<m {seq}>" for seq in seqs}
-
-
-def make(
-    history: dict[int, str], cursor: int = 0, outbox: int = 100
-) -> tuple[Connection, RecordingSocket]:
-    socket = RecordingSocket()
-
-    async def catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
-        missed = [seq for seq in sorted(history) if seq > after]
-        if not missed:
-            return None
-        return "".join(history[s] for s in missed), missed[-1]
-
-    conn = Connection(
-        socket,
-        room_id=1,
-        user_id=1,
-        username="u",
-        catch_up=catch_up,
-        outbox_size=outbox,
-    )
-    conn.cursor = cursor
-    return conn, socket
+from app.hub import PRESENCE_BATCH, PRESENCE_GATHER, REORDER_WAIT, Hub
 
 
 def message(seq: int) -> Event:
@@ -256,7 +206,8 @@ async def test_a_sender_runs_only_while_there_is_something_to_send() -> None:
     await settle()
     assert "".join(socket.sent) == "<m 1><m 2><m 3>"
     assert senders() == []  # idle: no task
-    assert conn.write_now(4, 4, b"frame") is False  # this socket has no frame writer
+    socket.full = True  # the direct write is refused: the outbox takes the message
+    assert conn.write_now(4, 4, b"frame") is False
     conn.offer(message(4))
     await settle()
     assert socket.sent[-1] == "<m 4>" and senders() == []

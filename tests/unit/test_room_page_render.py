@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from markupsafe import Markup
 
 from app import render
-from app.chat import CachedWindow, WindowCache
 from app.models import Message, Room, User
 from app.render import MessageView, Window
+from app.windows import CachedWindow, WindowCache
 
 WHEN = datetime(2026, 11, 27, 15, 53, 8, 123456, tzinfo=UTC)
 

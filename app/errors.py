@@ -1,0 +1,27 @@
+"""What the chat domain refuses, as errors whose message is shown to the user.
+
+In one module of their own so that rooms, the writer and chat can all raise them,
+and the web layer map them to responses, without importing one another.
+"""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """Something the user can fix; the message is shown to them."""
+
+
+class RoomNotFound(ChatError):
+    def __init__(self) -> None:
+        super().__init__("That room does not exist (any more).")
+
+
+class RoomExists(ChatError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A room named {name!r} exists already.")
+
+
+class RateLimited(ChatError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"You are sending too fast; try again in {retry_after:.1f} s.")
+        self.retry_after = retry_after

@@ -1,0 +1,168 @@
+"""Reading messages as pages show them: windows of a room, the cached latest window,
+and the catch-up of a socket that fell behind."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from app import metrics, render
+from app.db import Database
+from app.models import Message, Room, User
+from app.rooms import get_room
+from app.settings import Settings
+
+MESSAGES, USERS = Message.__table__, User.__table__
+# A room's messages as the columns a message's fragment shows (render.MessageView),
+# as plain rows: ORM objects cost more to load than to render.
+ROOM_MESSAGES = (
+    select(MESSAGES.c.id, MESSAGES.c.seq, USERS.c.username, MESSAGES.c.text, MESSAGES.c.created_at)
+    .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
+    .where(MESSAGES.c.room_id == bindparam("room"))
+    .limit(bindparam("limit"))
+)
+# A window for a page, newest first.
+LATEST_WINDOW = ROOM_MESSAGES.order_by(MESSAGES.c.seq.desc())
+WINDOW_BEFORE = LATEST_WINDOW.where(MESSAGES.c.seq < bindparam("before"))
+# What a socket missed after its last seq, oldest first.
+MISSED = ROOM_MESSAGES.where(MESSAGES.c.seq > bindparam("after")).order_by(MESSAGES.c.seq)
+# Which messages the latest window holds: on SQLite straight from the (room_id, seq)
+# index, which holds the id (the rowid) too.
+LATEST_IDS = (
+    select(MESSAGES.c.id)
+    .where(MESSAGES.c.room_id == bindparam("room"))
+    .order_by(MESSAGES.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+# Rendered windows kept per process: ~1,000 typical ones (~15 K characters each),
+# fewer of long messages (one can reach ~1 M); at most 64 MB even if all were emoji.
+WINDOW_CACHE_CHARS = 16 * 2**20
+
+# A catch-up's answer: one frame with the missed messages and the seq it ends at.
+Update = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedWindow:
+    """A room's latest window as rendered, and what it was rendered from."""
+
+    # The room row's (created_at, last_seq) then: any new message changes last_seq,
+    # and a room made again under a reused id has another created_at.
+    stamp: tuple[Any, int]
+    ids: list[int]  # newest first; a deleted message (its author was deleted) drops out
+    window: render.Window
+
+
+class WindowCache:
+    """Rendered latest windows by room; the least recently rendered go first once
+    they hold more than ``budget`` characters of HTML."""
+
+    def __init__(self, budget: int = WINDOW_CACHE_CHARS) -> None:
+        self.budget = budget
+        self.size = 0
+        self._windows: dict[int, CachedWindow] = {}
+
+    def get(self, room_id: int) -> CachedWindow | None:
+        return self._windows.get(room_id)
+
+    def put(self, room_id: int, cached: CachedWindow) -> None:
+        self._drop(room_id)
+        self._windows[room_id] = cached
+        self.size += len(cached.window.html)
+        while self.size > self.budget and len(self._windows) > 1:
+            self._drop(next(iter(self._windows)))
+
+    def _drop(self, room_id: int) -> None:
+        dropped = self._windows.pop(room_id, None)
+        if dropped is not None:
+            self.size -= len(dropped.window.html)
+
+    def __contains__(self, room_id: int) -> bool:
+        return room_id in self._windows
+
+
+class Windows:
+    """This process's reads of message windows, with its cache and shared catch-ups."""
+
+    def __init__(self, *, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.cache = WindowCache()
+        # Catch-ups in flight, by (room, after), with the seq each reaches: see catch_up.
+        self._catching_up: dict[tuple[int, int], tuple[asyncio.Future[Update | None], int]] = {}
+
+    async def window(
+        self, room_id: int, *, before: int | None = None, limit: int = 50
+    ) -> list[render.MessageView]:
+        """Oldest first: the ``limit`` messages before ``before`` (or the latest), as
+        the page shows them."""
+        params = {"room": room_id, "limit": limit}
+        query = LATEST_WINDOW
+        if before is not None:
+            query, params["before"] = WINDOW_BEFORE, before
+        async with self.db.read() as session:
+            rows = (await session.execute(query, params)).all()
+        return [render.MessageView._make(row) for row in reversed(rows)]
+
+    async def latest_window(self, room: Room) -> render.Window:
+        """The room's latest messages as its page shows them, rendered once per change.
+
+        Valid across processes: the stamp comes from the room row this request read,
+        the ids from the database now, and message texts and usernames never change.
+        A room whose stamp moved (new messages) skips the ids and reads the window.
+        """
+        limit = self.settings.history_page
+        stamp = (room.created_at, room.last_seq)
+        cached = self.cache.get(room.id)
+        if cached is not None and cached.stamp == stamp:
+            async with self.db.read() as session:
+                ids = list(await session.scalars(LATEST_IDS, {"room": room.id, "limit": limit}))
+            if ids == cached.ids:
+                return cached.window
+        messages = await self.window(room.id, limit=limit)
+        cached = CachedWindow(stamp, [m.id for m in reversed(messages)], render.Window.of(messages))
+        self.cache.put(room.id, cached)
+        return cached.window
+
+    async def catch_up(self, room_id: int, after: int, need: int = 0) -> Update | None:
+        """One frame with every message after ``after``, or a fresh list if too many;
+        it reaches at least ``need``, a seq the asker knows is committed.
+
+        The sockets of a room fall behind together (a message that came too late
+        from another worker, a Redis reconnect): those asking at the same time from
+        the same seq share one query instead of each running its own. A query in
+        flight is shared only with askers it is sure to satisfy: one started before
+        seq ``need`` committed may end below it, and the asker would skip the rest.
+        """
+        key = (room_id, after)
+        shared = self._catching_up.get(key)
+        if shared is None or shared[1] < need:
+            future = asyncio.ensure_future(self._read_missed(room_id, after))
+            shared = self._catching_up[key] = (future, need)
+            future.add_done_callback(lambda done: self._forget_catch_up(key, done))
+        # One asker cancelled (its socket closed) must not cancel the others' answer.
+        return await asyncio.shield(shared[0])
+
+    def _forget_catch_up(self, key: tuple[int, int], done: asyncio.Future[Any]) -> None:
+        if (shared := self._catching_up.get(key)) is not None and shared[0] is done:
+            del self._catching_up[key]
+
+    async def _read_missed(self, room_id: int, after: int) -> Update | None:
+        metrics.CATCH_UP_QUERIES.inc()
+        limit = self.settings.resync_limit
+        params = {"room": room_id, "after": after, "limit": limit + 1}
+        async with self.db.read() as session:
+            rows = (await session.execute(MISSED, params)).all()
+        if not rows:
+            return None
+        if len(rows) <= limit:
+            missed = [render.MessageView._make(row) for row in rows]
+            return render.appended_messages(missed), missed[-1].seq
+        room = await get_room(self.db, room_id)
+        latest = await self.window(room_id, limit=self.settings.history_page)
+        if room is None or not latest:
+            return None
+        return render.replaced_messages(room, latest), latest[-1].seq
