@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
@@ -23,6 +24,7 @@ from app.auth import session_tag, session_user
 from app.chat import Chat, ChatError
 from app.db import unavailable
 from app.events import ALL_ONLINE, MEMBERS, Event
+from app.fastws import DIRECT
 from app.hub import (
     LOBBY_ROOM,
     WS_1008_POLICY_VIOLATION,
@@ -34,7 +36,10 @@ from app.hub import (
 from app.models import User
 from app.settings import Settings
 from app.web.deps import session_id
-from app.web.fastws import DIRECT, FrameWritingProtocol
+
+if TYPE_CHECKING:
+    # Only annotations name it: the plain-ASGI path imports no uvicorn internals.
+    from app.fastws.protocol import FrameWritingProtocol
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
