@@ -78,13 +78,13 @@ def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     uvicorn.run(
-        "app.web.fastws:create_app",
+        "app.asgi:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers if not args.reload else None,
         reload=args.reload,
-        ws="app.web.fastws:FrameWritingProtocol",
+        ws="app.fastws.protocol:FrameWritingProtocol",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,

@@ -1,7 +1,7 @@
 """WebSocket text frames built once and written to many sockets.
 
 The hub encodes a message's frame here once and hands the bytes to each
-socket's write_frame (app.web.fastws). Kept apart from both so the hub does not
+socket's write_frame (app.fastws). Kept apart from both so the hub does not
 depend on the web layer or on uvicorn.
 """
 

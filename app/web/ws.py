@@ -2,7 +2,7 @@
 
 Frames in are turned into chat.post calls by the socket's Member; fragments out
 come only from the hub, through this connection's outbox (errors for this
-sender included), so one task writes to the socket. Served by app.web.fastws
+sender included), so one task writes to the socket. Served by app.fastws
 (as `talkroom serve` does), the socket is detached once it has entered the
 room: no coroutine waits on it while it is idle.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,11 +27,15 @@ from app.connection import CatchUp, Connection
 from app.db import unavailable
 from app.errors import ChatError
 from app.events import ALL_ONLINE, MEMBERS, Event
+from app.fastws import DIRECT
 from app.hub import LOBBY_ROOM, Hub
 from app.models import User
 from app.settings import Settings
 from app.web.deps import session_id
-from app.web.fastws import DIRECT, FrameWritingProtocol
+
+if TYPE_CHECKING:
+    # Only annotations name it: the plain-ASGI path imports no uvicorn internals.
+    from app.fastws.protocol import FrameWritingProtocol
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -134,7 +139,7 @@ def connection(
     websocket: WebSocket, user: User, sid: str | None, room_id: int, catch_up: CatchUp
 ) -> tuple[FrameWritingProtocol | None, Connection]:
     """The socket's connection for the hub, and the protocol that can detach the
-    socket (None under servers other than app.web.fastws)."""
+    socket (None under servers other than app.fastws)."""
     extensions = websocket.scope.get("extensions") or {}
     direct: FrameWritingProtocol | None = extensions.get(DIRECT)
     conn = Connection(
@@ -163,7 +168,7 @@ async def listen(
         await listener.closed()
         raise
     if direct is not None:
-        # The socket lives on without this coroutine (see app.web.fastws).
+        # The socket lives on without this coroutine (see app.fastws).
         direct.detach(listener)
         return
     try:
@@ -274,7 +279,7 @@ class Member(Listener):
 
 
 class AsgiSocket:
-    """A connection's socket through plain ASGI, for servers without app.web.fastws."""
+    """A connection's socket through plain ASGI, for servers without app.fastws."""
 
     __slots__ = ("websocket",)
 

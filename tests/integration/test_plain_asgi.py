@@ -1,6 +1,6 @@
-"""The app under stock uvicorn, without app.web.fastws: room sockets through plain ASGI.
+"""The app under stock uvicorn, without app.fastws: room sockets through plain ASGI.
 
-`talkroom serve` always uses app.web.fastws; any other ASGI server gets the
+`talkroom serve` always uses app.fastws; any other ASGI server gets the
 fallback in app.web.ws (AsgiSocket and a receive loop). It must chat the same.
 """
 

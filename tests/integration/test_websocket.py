@@ -359,7 +359,7 @@ async def tasks_alive(browser: Browser) -> int:
 async def test_idle_sockets_keep_no_task_and_still_chat(
     server: Server, make_user, room: int
 ) -> None:
-    """Room sockets are detached once in (app.web.fastws): an idle one keeps no
+    """Room sockets are detached once in (app.fastws): an idle one keeps no
     coroutine, task or ASGI queue, which is most of what it used to cost."""
     alice, bob = await make_user(), await make_user()
     before = await tasks_alive(alice)
