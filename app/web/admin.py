@@ -15,12 +15,11 @@ from fastapi.responses import HTMLResponse
 from app import users
 from app.auth import AuthError
 from app.chat import ChatError, create_room, delete_room, update_room
-from app.web.deps import ChatDep, PageAdmin, RoomId, UserId
+from app.web.deps import ChatDep, FormStr, PageAdmin, RoomId, UserId
+from app.web.limits import MAX_DESCRIPTION, MAX_ROOM_NAME
 from app.web.pages import page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-FormStr = Annotated[str, Form()]
 
 
 async def rooms_section(
@@ -44,7 +43,12 @@ async def users_section(
 
 
 async def rooms_context(chat: ChatDep) -> dict[str, Any]:
-    return {"rooms": await chat.rooms(), "online": await chat.online()}
+    return {
+        "rooms": await chat.rooms(),
+        "online": await chat.online(),
+        "max_room_name": MAX_ROOM_NAME,
+        "max_description": MAX_DESCRIPTION,
+    }
 
 
 @router.get("")

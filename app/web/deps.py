@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Form, HTTPException, Path, Request
 from starlette.requests import HTTPConnection
 
 from app.auth import (
@@ -28,10 +28,10 @@ from app.hub import Hub
 from app.models import Room, User
 from app.settings import Settings
 from app.tokens import token_user
+from app.web.limits import MAX_ID
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# Ids are 32-bit on PostgreSQL; a larger one is a 404 or 422, not a database error.
-MAX_ID = 2**31 - 1
+NO_SUCH_ROOM = "No such room."
 
 
 class LoginRequired(Exception):
@@ -150,27 +150,21 @@ ApiUser = Annotated[User, Depends(api_user)]
 ApiAdmin = Annotated[User, Depends(api_admin)]
 
 
-async def page_room(room_id: int, chat: ChatDep) -> Room:
-    room = await chat.room(room_id)
-    if room is None:
-        raise HTTPException(404, "No such room.")
-    return room
-
-
-RoomDep = Annotated[Room, Depends(page_room)]
-
 RoomId = Annotated[int, Path(ge=1, le=MAX_ID, description="The room's id.", examples=[1])]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.", examples=[1])]
+FormStr = Annotated[str, Form()]
 
 
-async def api_room(room_id: RoomId, chat: ChatDep) -> Room:
+async def path_room(room_id: RoomId, chat: ChatDep) -> Room:
+    """The room the path names, for pages and the API alike. An id out of range is
+    a 422 the API documents; on a page it is Not Found (errors.validation_error)."""
     room = await chat.room(room_id)
     if room is None:
-        raise HTTPException(404, "No such room.")
+        raise HTTPException(404, NO_SUCH_ROOM)
     return room
 
 
-ApiRoom = Annotated[Room, Depends(api_room)]
+RoomDep = Annotated[Room, Depends(path_room)]
 
 
 async def page_admin(user: PageUser) -> User:
