@@ -19,7 +19,7 @@ from app.broker import Broker
 from app.db import Database
 from app.errors import ChatError, RateLimited
 from app.events import LOBBY, MEMBERS, Event, room_channel
-from app.models import Message, Room, User
+from app.models import MAX_CLIENT_ID, Message, Room, User
 from app.presence import Presence
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -27,8 +27,6 @@ from app.windows import Update, Windows
 from app.writer import MessageWriter
 
 logger = logging.getLogger(__name__)
-
-MAX_CLIENT_ID = 64
 
 
 class Chat:

@@ -59,7 +59,7 @@ PRESENCE_DUE = Event("presence")
 
 
 class Socket(Protocol):
-    """The one WebSocket a connection writes to (app.web.fastws, or an ASGI adapter)."""
+    """The one WebSocket a connection writes to (app.fastws, or an ASGI adapter)."""
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an encoded frame now, or return False: it must take send_text."""

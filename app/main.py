@@ -9,10 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 
 from app import metrics
 from app.auth import Passwords, Signer
@@ -25,7 +23,7 @@ from app.ratelimit import create_rate_limiter
 from app.settings import Settings
 from app.throttle import create_login_throttle
 from app.web import admin, api, docs, errors, pages, ws
-from app.web.deps import LoginRequired, csrf_protect
+from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
 
 logger = logging.getLogger(__name__)
@@ -85,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Our /docs serves Swagger UI from the app, not from a CDN (app/web/docs.py).
         docs_url=None,
         redoc_url=None,
-        exception_handlers={HTTPException: errors.http_error, **api.EXCEPTION_HANDLERS},
+        exception_handlers=errors.EXCEPTION_HANDLERS,
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -95,10 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     docs.install(app)
     app.include_router(ws.router)
-
-    @app.exception_handler(LoginRequired)
-    async def login_required(request: Request, exc: LoginRequired) -> RedirectResponse:
-        return RedirectResponse(exc.location, status_code=303)
 
     return app
 

@@ -21,6 +21,11 @@ from sqlalchemy.types import TypeDecorator
 # Ids are 32-bit integers on PostgreSQL: a larger one names no row (and SQLite would
 # raise OverflowError on it), so lookups and routes refuse it before the database.
 MAX_ID = 2**31 - 1
+# Column widths that are also limits users meet (app.rooms and app.chat enforce
+# them, the web layer documents them).
+MAX_ROOM_NAME = 64
+MAX_DESCRIPTION = 500
+MAX_CLIENT_ID = 64
 
 
 def utcnow() -> datetime:
@@ -71,8 +76,8 @@ class Room(Base):
     __tablename__ = "rooms"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    description: Mapped[str] = mapped_column(String(500), default="")
+    name: Mapped[str] = mapped_column(String(MAX_ROOM_NAME), unique=True)
+    description: Mapped[str] = mapped_column(String(MAX_DESCRIPTION), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The seq of the room's newest message; bumped under the row lock by each insert.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -90,7 +95,7 @@ class Message(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
-    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(MAX_CLIENT_ID), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     author: Mapped[User] = relationship(lazy="joined")

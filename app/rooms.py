@@ -17,7 +17,7 @@ from app.broker import Broker
 from app.db import Database
 from app.errors import ChatError, RoomExists, RoomNotFound
 from app.events import Event, room_channel
-from app.models import MAX_ID, Message, Room, utcnow
+from app.models import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, Message, Room, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +35,15 @@ BAD_IN_ROOM_NAME_RE = re.compile(rf"[{CONTROL_CHARS}\ud800-\udfff]")
 
 def clean_room_name(name: str) -> str:
     name = name.strip()
-    if not 1 <= len(name) <= 64 or BAD_IN_ROOM_NAME_RE.search(name):
-        raise ChatError("Room names are 1–64 characters, without control characters.")
+    if not 1 <= len(name) <= MAX_ROOM_NAME or BAD_IN_ROOM_NAME_RE.search(name):
+        raise ChatError(f"Room names are 1–{MAX_ROOM_NAME} characters, without control characters.")
     return name
 
 
 def clean_description(description: str) -> str:
     description = description.strip()
-    if len(description) > 500:
-        raise ChatError("Descriptions can be at most 500 characters.")
+    if len(description) > MAX_DESCRIPTION:
+        raise ChatError(f"Descriptions can be at most {MAX_DESCRIPTION} characters.")
     if "\x00" in description:  # PostgreSQL cannot store it
         raise ChatError("Descriptions cannot contain NUL characters.")
     return description

@@ -16,12 +16,11 @@ from app import users
 from app.auth import AuthError
 from app.errors import ChatError
 from app.rooms import create_room, delete_room, update_room
-from app.web.deps import ChatDep, PageAdmin, RoomId, UserId
+from app.web.deps import ChatDep, FormStr, PageAdmin, RoomId, UserId
+from app.web.limits import MAX_DESCRIPTION, MAX_ROOM_NAME
 from app.web.pages import page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-FormStr = Annotated[str, Form()]
 
 
 async def rooms_section(
@@ -45,7 +44,12 @@ async def users_section(
 
 
 async def rooms_context(chat: ChatDep) -> dict[str, Any]:
-    return {"rooms": await chat.rooms(), "online": await chat.online()}
+    return {
+        "rooms": await chat.rooms(),
+        "online": await chat.online(),
+        "max_room_name": MAX_ROOM_NAME,
+        "max_description": MAX_DESCRIPTION,
+    }
 
 
 @router.get("")

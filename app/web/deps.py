@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, cast
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Form, HTTPException, Path, Request
 from starlette.requests import HTTPConnection
 
 from app.auth import (
@@ -25,11 +25,13 @@ from app.auth import (
 from app.chat import Chat
 from app.db import Database
 from app.hub import Hub
-from app.models import MAX_ID, Room, User
+from app.models import Room, User
 from app.settings import Settings
 from app.tokens import token_user
+from app.web.limits import MAX_ID
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+NO_SUCH_ROOM = "No such room."
 
 
 class LoginRequired(Exception):
@@ -150,27 +152,21 @@ ApiUser = Annotated[User, Depends(api_user)]
 ApiAdmin = Annotated[User, Depends(api_admin)]
 
 
-async def page_room(room_id: int, chat: ChatDep) -> Room:
-    room = await chat.room(room_id)
-    if room is None:
-        raise HTTPException(404, "No such room.")
-    return room
-
-
-RoomDep = Annotated[Room, Depends(page_room)]
-
 RoomId = Annotated[int, Path(ge=1, le=MAX_ID, description="The room's id.", examples=[1])]
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.", examples=[1])]
+FormStr = Annotated[str, Form()]
 
 
-async def api_room(room_id: RoomId, chat: ChatDep) -> Room:
+async def path_room(room_id: RoomId, chat: ChatDep) -> Room:
+    """The room the path names, for pages and the API alike. An id out of range is
+    a 422 the API documents; on a page it is Not Found (errors.validation_error)."""
     room = await chat.room(room_id)
     if room is None:
-        raise HTTPException(404, "No such room.")
+        raise HTTPException(404, NO_SUCH_ROOM)
     return room
 
 
-ApiRoom = Annotated[Room, Depends(api_room)]
+RoomDep = Annotated[Room, Depends(path_room)]
 
 
 async def page_admin(user: PageUser) -> User:

@@ -13,10 +13,10 @@ from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.models import User
 from app.render import Window, render
 from app.users import close_session_sockets, close_sockets
-from app.web.api import MAX_SEQ
 from app.web.deps import (
     ChatDep,
     DbDep,
+    FormStr,
     HubDep,
     PageUser,
     PasswordsDep,
@@ -26,10 +26,9 @@ from app.web.deps import (
     is_secure,
     session_id,
 )
+from app.web.limits import MAX_SEQ
 
 router = APIRouter(include_in_schema=False)
-
-FormStr = Annotated[str, Form()]
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

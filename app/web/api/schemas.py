@@ -1,0 +1,195 @@
+"""The API's bodies and the responses each operation documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import Message, Room, User
+from app.render import MessageView
+from app.rooms import CONTROL_CHARS
+from app.web.deps import NO_SUCH_ROOM
+from app.web.limits import MAX_CLIENT_ID, MAX_DESCRIPTION, MAX_ROOM_NAME, MAX_TEXT
+
+# Python's re, so the server reads a pattern exactly as the docs (and test
+# generators written in Python) do.
+STRICT = ConfigDict(regex_engine="python-re")
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
+ROOM_NAME = rf"^[^{CONTROL_CHARS}]*[^\s{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
+
+
+# Errors ---------------------------------------------------------------------
+
+
+class Problem(BaseModel):
+    detail: str = Field(examples=[NO_SUCH_ROOM])
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int] = Field(examples=[["body", "name"]])
+    msg: str = Field(examples=["String should have at least 1 character"])
+    type: str = Field(examples=["string_too_short"])
+
+
+class ValidationProblem(BaseModel):
+    detail: str | list[FieldProblem] = Field(
+        description="What is wrong: a sentence, or one entry per invalid field.",
+        examples=["The message is empty."],
+    )
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def problem(description: str, model: type[BaseModel] = Problem, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "description": description, **extra}
+
+
+UNAUTHENTICATED: Responses = {
+    401: problem(
+        "No session cookie or API token, or one that expired or was revoked.",
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    )
+}
+INVALID: Responses = {
+    422: problem("The request is not valid; `detail` says why.", ValidationProblem)
+}
+READ: Responses = {**UNAUTHENTICATED, **INVALID}
+# Unsafe methods with the cookie need the CSRF header: a 403 even for a user allowed to write.
+WRITE: Responses = {**READ, 403: problem("The CSRF header is missing or wrong.")}
+ADMIN_WRITE: Responses = {
+    **READ,
+    403: problem("Not an admin, or the CSRF header is missing or wrong."),
+}
+NOT_FOUND: Responses = {404: problem("There is no room with that id.")}
+USER_NOT_FOUND: Responses = {404: problem("There is no user with that id.")}
+NAME_TAKEN: Responses = {409: problem("Another room has that name.")}
+SELF_LOCKOUT: Responses = {409: problem("An admin cannot demote or remove themselves.")}
+TOO_FAST: Responses = {
+    429: problem(
+        "Over the per-user message rate limit (admins are exempt).",
+        headers={"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    )
+}
+
+
+# Accounts -------------------------------------------------------------------
+
+
+class Me(BaseModel):
+    id: int = Field(examples=[1])
+    username: str = Field(examples=["alice"])
+    is_admin: bool = Field(examples=[False])
+
+
+class UserOut(Me):
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id, username=user.username, is_admin=user.is_admin, created_at=user.created_at
+        )
+
+
+class UserPatch(BaseModel):
+    is_admin: bool = Field(description="Grant (true) or take away (false) admin rights.")
+
+
+# Rooms ----------------------------------------------------------------------
+
+
+class RoomOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(examples=[1])
+    name: str = Field(examples=["general"])
+    description: str = Field(examples=["Talk about anything"])
+    online: int = Field(0, description="People with the room open right now.", examples=[3])
+    created_at: datetime
+
+    @classmethod
+    def of(cls, room: Room, online: dict[int, int]) -> RoomOut:
+        out = cls.model_validate(room)
+        out.online = online.get(room.id, 0)
+        return out
+
+
+RoomName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_ROOM_NAME,
+        pattern=ROOM_NAME,
+        description=f"1–{MAX_ROOM_NAME} characters without control characters, unique; "
+        "spaces around it are dropped.",
+        examples=["general"],
+    ),
+]
+Description = Annotated[
+    str, Field(max_length=MAX_DESCRIPTION, pattern=NO_NUL, examples=["Talk about anything"])
+]
+
+
+class RoomIn(BaseModel):
+    model_config = STRICT
+
+    name: RoomName
+    description: Description = ""
+
+
+class RoomPatch(BaseModel):
+    model_config = STRICT
+
+    name: RoomName | None = Field(None, description="A new name; omit to keep the name.")
+    description: Description | None = Field(None, description="A new description; omit to keep it.")
+
+
+# Messages -------------------------------------------------------------------
+
+
+class MessageOut(BaseModel):
+    id: int = Field(examples=[42])
+    seq: int = Field(description="The message's number in its room: 1, 2, 3, …", examples=[7])
+    room_id: int = Field(examples=[1])
+    author: str = Field(description="The author's username.", examples=["alice"])
+    text: str = Field(examples=["Hello, room!"])
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        return cls(
+            id=message.id,
+            seq=message.seq,
+            room_id=message.room_id,
+            author=message.author.username,
+            text=message.text,
+            created_at=message.created_at,
+        )
+
+    @classmethod
+    def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
+        return cls(room_id=room_id, **row._asdict())
+
+
+class MessageIn(BaseModel):
+    model_config = STRICT
+
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT,
+        pattern=NOT_BLANK,
+        description=f"Up to {MAX_TEXT} characters; trimmed.",
+        examples=["Hello, room!"],
+    )
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CLIENT_ID,
+        pattern=NO_NUL,
+        description="Makes a retry safe: the same author and client_id save one message.",
+        examples=["3f2a9c1e-retry-safe"],
+    )
