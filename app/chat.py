@@ -18,12 +18,10 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics, render
-from app.broker import Broker
+from app.backends import Broker, Presence, RateLimiter
 from app.db import Database
 from app.events import LOBBY, MEMBERS, Event, room_channel
 from app.models import Message, Room, User, utcnow
-from app.presence import Presence
-from app.ratelimit import RateLimiter
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)

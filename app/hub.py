@@ -26,7 +26,7 @@ from typing import Protocol
 from starlette.websockets import WebSocketDisconnect
 
 from app import metrics
-from app.broker import RECONNECTED, Broker
+from app.backends import RECONNECTED, Broker
 from app.events import LOBBY, RESYNC, Event, room_channel
 from app.frames import text_frame
 

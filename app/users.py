@@ -10,7 +10,7 @@ import logging
 from sqlalchemy import delete, select
 
 from app.auth import AuthError, session_tag
-from app.broker import Broker
+from app.backends import Broker
 from app.db import Database
 from app.events import LOBBY, Event
 from app.models import User

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from scale_support import redis_db
 
-from app import redis_broker
-from app.broker import RECONNECTED
+from app.backends import RECONNECTED, redis_broker
+from app.backends.redis import create_pool
 
 
 async def test_an_idle_connection_is_pinged_without_reconnecting(
@@ -17,7 +17,8 @@ async def test_an_idle_connection_is_pinged_without_reconnecting(
     # The pong to the keepalive ping once looked like a broken connection: every
     # quiet 5 s each worker reconnected and resynced every socket from the database.
     monkeypatch.setattr(redis_broker, "PING_EVERY", 0.2)
-    broker = redis_broker.RedisBroker(redis_db(15))
+    pool = create_pool(redis_db(15))
+    broker = redis_broker.RedisBroker(pool)
     await broker.connect()
     try:
         await broker.subscribe("room:1")
@@ -29,3 +30,4 @@ async def test_an_idle_connection_is_pinged_without_reconnecting(
         assert "Lost the Redis pub/sub connection" not in caplog.text
     finally:
         await broker.disconnect()
+        await pool.aclose()

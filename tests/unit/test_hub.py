@@ -8,7 +8,7 @@ import logging
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from app.broker import MemoryBroker
+from app.backends.memory import MemoryBroker
 from app.events import LOBBY, MEMBERS, Event
 from app.hub import (
     PRESENCE_BATCH,
