@@ -2,7 +2,7 @@
 
 The WebSocket endpoint and the REST API both come through here: there is one
 path by which a message is validated, saved (app.writer), rendered and announced
-(app.broker, then app.hub). Nothing in this module touches a socket. Reads are
+(app.backends, then app.hub). Nothing in this module touches a socket. Reads are
 app.rooms and app.windows; Chat passes them on so that callers hold one object.
 """
 
@@ -15,13 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics, render, rooms
-from app.broker import Broker
+from app.backends import Broker, Presence, RateLimiter
 from app.db import Database
 from app.errors import ChatError, RateLimited
 from app.events import LOBBY, MEMBERS, Event, room_channel
 from app.models import MAX_CLIENT_ID, Message, Room, User
-from app.presence import Presence
-from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.windows import Update, Windows
 from app.writer import MessageWriter

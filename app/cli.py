@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-from app.broker import Broker
+from app.backends import Broker
 from app.db import Database
 from app.settings import Settings, SettingsError
 
@@ -257,14 +257,14 @@ def token(settings: Settings, args: argparse.Namespace) -> None:
 
 @contextlib.asynccontextmanager
 async def connected_broker(settings: Settings) -> AsyncIterator[Broker]:
-    from app.broker import create_broker
+    from app.backends import create_backends
 
-    broker = create_broker(settings.redis_url)
-    await broker.connect()
+    backends = create_backends(settings)
+    await backends.broker.connect()
     try:
-        yield broker
+        yield backends.broker
     finally:
-        await broker.disconnect()
+        await backends.close()
 
 
 def with_database(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:

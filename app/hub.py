@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from starlette import status
 
 from app import metrics
-from app.broker import RECONNECTED, Broker
+from app.backends import RECONNECTED, Broker
 from app.connection import Connection
 from app.events import LOBBY, RESYNC, Event, room_channel
 from app.frames import text_frame

@@ -14,14 +14,11 @@ from fastapi.staticfiles import StaticFiles
 
 from app import metrics
 from app.auth import Passwords, Signer
-from app.broker import create_broker
+from app.backends import create_backends
 from app.chat import Chat
 from app.db import Database
 from app.hub import Hub
-from app.presence import create_presence
-from app.ratelimit import create_rate_limiter
 from app.settings import Settings
-from app.throttle import create_login_throttle
 from app.web import admin, api, docs, errors, pages, ws
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
@@ -37,28 +34,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings)
-        broker = create_broker(settings.redis_url)
-        await broker.connect()
-        presence = create_presence(settings.redis_url, settings.presence_ttl)
-        hub = Hub(broker)
+        backends = create_backends(settings)
+        await backends.broker.connect()
+        hub = Hub(backends.broker)
         await hub.start()
         app.state.settings = settings
         app.state.db = db
         app.state.hub = hub
         app.state.signer = Signer(settings.secret)
         app.state.passwords = Passwords(settings.hash_concurrency)
-        app.state.login_throttle = create_login_throttle(settings.redis_url)
+        app.state.login_throttle = backends.login_throttle
         app.state.chat = Chat(
             settings=settings,
             db=db,
-            broker=broker,
-            presence=presence,
-            limiter=create_rate_limiter(
-                settings.redis_url, settings.message_rate, settings.message_burst
-            ),
+            broker=backends.broker,
+            presence=backends.presence,
+            limiter=backends.limiter,
         )
         keeper = None
-        if settings.redis_url:
+        if backends.shared:
             keeper = asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))
         logger.info("talkroom is ready.")
         try:
@@ -69,8 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await keeper
             await hub.stop()
-            await presence.close()
-            await broker.disconnect()
+            await backends.close()
             await db.close()
             metrics.process_exit(settings.metrics_dir)
 

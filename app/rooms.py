@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette import status
 
 from app import render
-from app.broker import Broker
+from app.backends import Broker
 from app.db import Database
 from app.errors import ChatError, RoomExists, RoomNotFound
 from app.events import Event, room_channel

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from starlette import status
 
 from app.auth import AuthError, session_tag
-from app.broker import Broker
+from app.backends import Broker
 from app.db import Database
 from app.events import LOBBY, Event
 from app.models import User

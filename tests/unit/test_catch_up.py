@@ -10,12 +10,10 @@ import pytest
 from prometheus_client import REGISTRY
 from support import MESSAGE_RE
 
-from app.broker import MemoryBroker
+from app.backends.memory import MemoryBroker, MemoryPresence, MemoryRateLimiter
 from app.chat import Chat
 from app.db import Database, upgrade_database
 from app.models import User
-from app.presence import MemoryPresence
-from app.ratelimit import MemoryRateLimiter
 from app.rooms import create_room
 from app.settings import Settings
 

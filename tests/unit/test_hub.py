@@ -9,7 +9,7 @@ import pytest
 from fakes import make, stored
 from starlette.websockets import WebSocketDisconnect
 
-from app.broker import MemoryBroker
+from app.backends.memory import MemoryBroker
 from app.connection import PRESENCE_LINES
 from app.events import LOBBY, MEMBERS, Event
 from app.hub import PRESENCE_BATCH, PRESENCE_GATHER, REORDER_WAIT, Hub

@@ -178,11 +178,6 @@ def test_app_has_no_module_level_import_circle() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="main → web.ws → web.fastws → main until the fastws package lands, and each "
-    "memory backend's import of its Redis twin until app/backends lands",
-)
 def test_app_has_no_import_circle_even_through_functions(capsys) -> None:
     status, out = checker.main(["--deferred"]), capsys.readouterr().out
     assert status == 0, out

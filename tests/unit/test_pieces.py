@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.backends.memory import MemoryRateLimiter
 from app.events import Event
-from app.ratelimit import MemoryRateLimiter
 from app.web.pages import safe_next
 from app.web.ws import FrameError, normalize_origin, parse_after, parse_frame
 

@@ -30,129 +30,29 @@ from collections import Counter
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from app.backends.base import Change
+from app.backends.redis import lua
+
 logger = logging.getLogger(__name__)
 
-Change = tuple[int, str, str]  # room, "join" or "leave", username
 
-PRELUDE = """
-local prefix = KEYS[1]
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
--- Move a user's socket count in a room by delta; 'join', 'leave' or nil.
-local function shift(room, user, delta)
-  local key = prefix .. 'r:' .. room
-  local after = redis.call('HINCRBY', key, user, delta)
-  local before = after - delta
-  if after <= 0 then
-    redis.call('HDEL', key, user)
-    if redis.call('HLEN', key) == 0 then redis.call('SREM', prefix .. 'rooms', room) end
-  else
-    redis.call('SADD', prefix .. 'rooms', room)
-  end
-  if before <= 0 and after > 0 then return 'join' end
-  if before > 0 and after <= 0 then return 'leave' end
-  return nil
-end
--- Set one worker's sockets of a user in a room to count.
-local function put(wkey, room, user, count)
-  local field = room .. ':' .. user
-  local old = tonumber(redis.call('HGET', wkey, field) or '0')
-  if count > 0 then redis.call('HSET', wkey, field, count) else redis.call('HDEL', wkey, field) end
-  if count == old then return nil end
-  return shift(room, user, count - old)
-end
-local function note(out, room, change, user)
-  if change then
-    table.insert(out, room)
-    table.insert(out, change)
-    table.insert(out, user)
-  end
-end
--- Take a worker's whole contribution away.
-local function remove(out, worker)
-  local wkey = prefix .. 'w:' .. worker
-  local fields = redis.call('HGETALL', wkey)
-  for i = 1, #fields, 2 do
-    local room, user = string.match(fields[i], '^(%d+):(.*)$')
-    note(out, room, shift(room, user, -tonumber(fields[i + 1])), user)
-  end
-  redis.call('DEL', wkey)
-  redis.call('ZREM', prefix .. 'workers', worker)
-end
-"""
-
-# ARGV: worker, ttl, room, user, count -> 1 join, 2 leave, 0 neither, -1 not registered
-SET = """
-local workers = prefix .. 'workers'
-if not redis.call('ZSCORE', workers, ARGV[1]) then return -1 end
-redis.call('ZADD', workers, now() + tonumber(ARGV[2]), ARGV[1])
-local change = put(prefix .. 'w:' .. ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]))
-if change == 'join' then return 1 elseif change == 'leave' then return 2 end
-return 0
-"""
-
-# ARGV: worker, ttl, then room, user, count for every local pair -> changes
-SYNC = """
-local wkey = prefix .. 'w:' .. ARGV[1]
-redis.call('ZADD', prefix .. 'workers', now() + tonumber(ARGV[2]), ARGV[1])
-local want, out = {}, {}
-for i = 3, #ARGV, 3 do want[ARGV[i] .. ':' .. ARGV[i + 1]] = true end
-for _, field in ipairs(redis.call('HKEYS', wkey)) do
-  if not want[field] then
-    local room, user = string.match(field, '^(%d+):(.*)$')
-    note(out, room, put(wkey, room, user, 0), user)
-  end
-end
-for i = 3, #ARGV, 3 do
-  note(out, ARGV[i], put(wkey, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])), ARGV[i + 1])
-end
-return out
-"""
-
-# ARGV: worker, ttl -> 1 alive (beat recorded), 0 not registered
-BEAT = """
-local workers = prefix .. 'workers'
-if not redis.call('ZSCORE', workers, ARGV[1]) then return 0 end
-redis.call('ZADD', workers, now() + tonumber(ARGV[2]), ARGV[1])
-return 1
-"""
-
-# -> changes from removing every worker whose heartbeat ran out (a few per call)
-REAP = """
-local out = {}
-local dead = redis.call('ZRANGEBYSCORE', prefix .. 'workers', '-inf', now(), 'LIMIT', 0, 20)
-for _, worker in ipairs(dead) do remove(out, worker) end
-return out
-"""
-
-# ARGV: worker -> changes from removing it
-RETIRE = """
-local out = {}
-remove(out, ARGV[1])
-return out
-"""
-
-COUNTS = """
-local out = {}
-for _, room in ipairs(redis.call('SMEMBERS', prefix .. 'rooms')) do
-  table.insert(out, room)
-  table.insert(out, redis.call('HLEN', prefix .. 'r:' .. room))
-end
-return out
-"""
+# Every script starts with the shared helpers (KEYS[1] is the key prefix).
+SET, SYNC, BEAT, REAP, RETIRE, COUNTS = (
+    lua("presence", f"presence_{name}")
+    for name in ("set", "sync", "beat", "reap", "retire", "counts")
+)
 
 
 class RedisPresence:
-    def __init__(self, url: str, *, ttl: int, prefix: str = "talkroom:presence:") -> None:
+    def __init__(
+        self, pool: redis.ConnectionPool, *, ttl: int, prefix: str = "talkroom:presence:"
+    ) -> None:
         self.ttl = ttl
         self.prefix = prefix
         self.worker = uuid.uuid4().hex
-        self._redis = redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._redis = redis.Redis(connection_pool=pool)
         self._set, self._sync, self._beat, self._reap, self._retire, self._counts = (
-            self._redis.register_script(PRELUDE + body)
-            for body in (SET, SYNC, BEAT, REAP, RETIRE, COUNTS)
+            self._redis.register_script(body) for body in (SET, SYNC, BEAT, REAP, RETIRE, COUNTS)
         )
         self._local: Counter[tuple[int, str]] = Counter()  # this worker's sockets
         self._lock = asyncio.Lock()  # one change at a time: writes are absolute counts
@@ -212,7 +112,6 @@ class RedisPresence:
                 # The heartbeat runs out and another worker reaps us.
                 logger.warning("Could not remove this worker's presence: %s", exc)
             self._local.clear()
-        await self._redis.aclose()
 
     def _me(self) -> list[str | int]:
         return [self.worker, self.ttl]

@@ -19,13 +19,15 @@ never hear each other's rooms.
 
 redis-py would reconnect a pub/sub connection by itself and resubscribe
 silently; we turn its retries off on that connection, because a silent
-reconnect hides exactly the gap that must be repaired.
+reconnect hides exactly the gap that must be repaired. That connection comes
+from the process's shared pool (app.backends.redis) like every other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import random
 from collections import Counter
@@ -34,11 +36,11 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app import metrics
-from app.broker import RECONNECTED
+from app.backends.base import RECONNECTED
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +58,9 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
 
 
 class RedisBroker:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        # Commands (publish, ping) retry a few times with backoff.
-        self._redis = redis.from_url(
-            url,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
-        )
-        # The pub/sub connection does not retry by itself: we must see every break.
-        self._listen_client = redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=10, retry=Retry(NoBackoff(), 0)
-        )
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        # Commands (publish, ping) retry as the pool says (a few times, with backoff).
+        self._redis = redis.Redis(connection_pool=pool)
         self._prefix = f"talkroom:{self._redis.connection_pool.connection_kwargs.get('db', 0)}:"
         self._channels: Counter[str] = Counter()
         self._pubsub: PubSub | None = None
@@ -93,8 +85,6 @@ class RedisBroker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self._close_pubsub()
-        await self._listen_client.aclose()
-        await self._redis.aclose()
 
     async def subscribe(self, channel: str) -> None:
         self._channels[channel] += 1
@@ -178,8 +168,12 @@ class RedisBroker:
     async def _open(self) -> None:
         """A fresh pub/sub connection with every active channel, confirmed by Redis."""
         async with self._lock:
-            pubsub = self._listen_client.pubsub()
+            pubsub = self._redis.pubsub()
             try:
+                await pubsub.connect()
+                assert pubsub.connection is not None
+                # Not retried by itself: we must see every break (see the docstring).
+                pubsub.connection.retry = Retry(NoBackoff(), 0)
                 channels = [self._prefix + c for c in self._channels or ["keepalive"]]
                 await pubsub.subscribe(*channels)
                 # Redis runs one SUBSCRIBE command whole: its first confirmation
@@ -191,8 +185,7 @@ class RedisBroker:
                     if reply["type"] == "subscribe":
                         break
             except BaseException:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await release(pubsub)
                 raise
             self._pubsub = pubsub
             self._connected.set()
@@ -248,5 +241,14 @@ class RedisBroker:
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+            await release(pubsub)
+
+
+async def release(pubsub: PubSub) -> None:
+    """Close a pub/sub connection and give it back to the pool, retrying commands again."""
+    if pubsub.connection is not None:
+        # The pool may hand this connection to a publish next.
+        retry = pubsub.connection_pool.connection_kwargs.get("retry")
+        pubsub.connection.retry = copy.deepcopy(retry) if retry else Retry(NoBackoff(), 0)
+    with contextlib.suppress(Exception):
+        await pubsub.aclose()
