@@ -14,7 +14,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import metrics, render, rooms
+from app import announce, metrics, render, rooms
 from app.backends import Broker, Presence, RateLimiter
 from app.db import Database
 from app.errors import ChatError, RateLimited
@@ -158,11 +158,6 @@ class Chat:
         await self._publish(LOBBY, Event("state", online, room_id))
 
     async def _publish(self, channel: str, event: Event) -> None:
-        # Pub/sub may lose events; clients repair gaps from the database, so a
-        # failed publish must never fail a message that is already saved.
-        try:
-            await self.broker.publish(channel, event.encode())
-        except Exception:
-            logger.warning(
-                "Could not publish a %s event on %s.", event.kind, channel, exc_info=True
-            )
+        # A failed publish must never fail a message that is already saved: sockets
+        # repair the gap from the database (see app.announce).
+        await announce.publish(self.broker, channel, event)

@@ -92,6 +92,7 @@ class Connection:
         "cursor",
         "room_id",
         "session",
+        "session_id",
         "socket",
         "user_id",
         "username",
@@ -107,10 +108,14 @@ class Connection:
         catch_up: CatchUp,
         outbox_size: int,
         session: str = "",
+        session_id: str = "",
     ) -> None:
         self.socket = socket
         self.room_id = room_id
         self.session = session  # auth.session_tag of the session that opened it
+        # The session itself, which app.access checks is still there; it never
+        # leaves this process (the tag is what close events name).
+        self.session_id = session_id
         self.user_id = user_id
         self.username = username
         self.cursor = 0  # the last seq this connection delivered

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import metrics
+from app import access, metrics
 from app.auth import Passwords, Signer
 from app.backends import create_backends
 from app.chat import Chat
@@ -51,17 +51,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             presence=backends.presence,
             limiter=backends.limiter,
         )
-        keeper = None
+        tasks = [asyncio.create_task(access.keep_checking(hub, db, settings.socket_check_interval))]
         if backends.shared:
-            keeper = asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))
+            tasks.append(
+                asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))
+            )
         logger.info("talkroom is ready.")
         try:
             yield
         finally:
-            if keeper:
-                keeper.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
+                    await task
             await hub.stop()
             await backends.close()
             await db.close()

@@ -55,6 +55,16 @@ CATCH_UP_QUERIES = Counter(
     "talkroom_catch_up_queries",
     "Catch-up reads from the database; sockets repairing from the same seq at once share one.",
 )
+PUBLISH_FAILURES = Counter(
+    "talkroom_publish_failures",
+    "Events the broker could not take; each kind has its repair (see app.announce).",
+    ["kind"],
+)
+SOCKETS_RECHECKED_CLOSED = Counter(
+    "talkroom_sockets_rechecked_closed",
+    "Sockets closed by the periodic check because their session or room was gone "
+    "(a close event that never arrived).",
+)
 SAVE_TO_SEND = Histogram(
     "talkroom_save_to_send_seconds",
     "From a message's commit to its frame being written to a socket.",

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from starlette import status
 
-from app import render
+from app import announce, render
 from app.backends import Broker
 from app.db import Database
 from app.errors import ChatError, RoomExists, RoomNotFound
@@ -129,8 +129,6 @@ async def delete_room(db: Database, broker: Broker, room_id: int) -> None:
     logger.info("Deleted room %s.", room_id)
     channel = room_channel(room_id)
     notice = render.render("fragments/admin_room_deleted.html", room_name=name)
-    for event in (Event("notice", notice), Event("close", seq=ROOM_GONE)):
-        try:
-            await broker.publish(channel, event.encode())
-        except Exception:
-            logger.warning("Could not tell room %s that it was deleted.", room_id, exc_info=True)
+    # If these are lost, app.access closes the room's sockets within seconds.
+    await announce.publish(broker, channel, Event("notice", notice))
+    await announce.publish(broker, channel, Event("close", seq=ROOM_GONE))

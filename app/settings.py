@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     session_idle: int = 3 * 24 * 3600
     hash_concurrency: int = 2
     presence_ttl: int = 15
+    # How often each process checks that its sockets' sessions and rooms still
+    # exist: how long a lost close event (logout, removed user, deleted room) can
+    # leave a socket open.
+    socket_check_interval: float = 5.0
     # Where --workers processes pool their Prometheus metrics (default: a temporary directory).
     metrics_dir: Path | None = None
 

@@ -10,10 +10,10 @@ import logging
 from sqlalchemy import delete, select
 from starlette import status
 
+from app import announce
 from app.auth import AuthError, session_tag
 from app.backends import Broker
 from app.db import Database
-from app.events import LOBBY, Event
 from app.models import User
 
 logger = logging.getLogger(__name__)
@@ -78,18 +78,11 @@ async def delete_user(
 
 async def close_sockets(broker: Broker, user_id: int) -> None:
     """Close the user's open sockets on every worker with 1008: a socket checks the
-    session only at its handshake, so ending sessions alone would leave them open."""
-    await _publish_close(broker, str(user_id))
+    session only at its handshake, so ending sessions alone would leave them open
+    (until app.access finds them, should the event be lost)."""
+    await announce.close_user(broker, user_id, status.WS_1008_POLICY_VIOLATION)
 
 
 async def close_session_sockets(broker: Broker, session_id: str) -> None:
     """Close the sockets opened with one session (a logout), on every worker."""
-    await _publish_close(broker, f"session:{session_tag(session_id)}")
-
-
-async def _publish_close(broker: Broker, target: str) -> None:
-    try:
-        close = Event("close", target, status.WS_1008_POLICY_VIOLATION)
-        await broker.publish(LOBBY, close.encode())
-    except Exception:
-        logger.warning("Could not close the sockets of %s.", target, exc_info=True)
+    await announce.close_session(broker, session_tag(session_id), status.WS_1008_POLICY_VIOLATION)

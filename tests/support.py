@@ -270,6 +270,19 @@ async def query(server: Server, sql: str, **params: Any) -> list[tuple[Any, ...]
         await engine.dispose()
 
 
+async def execute(server: Server, sql: str, **params: Any) -> int:
+    """Change ``server``'s database behind its back (committed); the rows touched."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url(server))
+    try:
+        async with engine.begin() as conn:
+            return (await conn.execute(text(sql), params)).rowcount
+    finally:
+        await engine.dispose()
+
+
 def which(name: str) -> str | None:
     return shutil.which(name)
 

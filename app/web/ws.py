@@ -150,6 +150,7 @@ def connection(
         catch_up=catch_up,
         outbox_size=websocket.app.state.settings.outbox_size,
         session=session_tag(sid or ""),
+        session_id=sid or "",
     )
     return direct, conn
 
