@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 
 from app.db import Database
 from app.errors import RoomNotFound
 from app.models import Message, Room, User, utcnow
 
-ROOMS, MESSAGES = Room.__table__, Message.__table__
+# The mapped classes' tables, typed as tables (a mapping's __table__ is typed as any
+# FromClause, which insert() and update() do not take).
+ROOMS, MESSAGES = cast(Table, Room.__table__), cast(Table, Message.__table__)
 # Takes n seqs for a room: the UPDATE holds the room row's lock until commit, so
 # seqs commit in order.
 TAKE_SEQS = (

@@ -84,7 +84,8 @@ class RedisPresence:
 
     async def members(self, room_id: int) -> list[str]:
         try:
-            names = [n.decode() for n in await self._redis.hkeys(f"{self.prefix}r:{room_id}")]
+            keys: list[bytes | str] = await self._redis.hkeys(f"{self.prefix}r:{room_id}")
+            names = [n.decode() if isinstance(n, bytes) else n for n in keys]
         except (RedisError, OSError) as exc:
             self._trouble(exc)
             names = [user for room, user in self._local if room == room_id]

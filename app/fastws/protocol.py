@@ -27,7 +27,7 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
         """uvicorn's run_asgi with the two edits listed in app.fastws.upstream: the
         protocol goes into the scope, and a detached socket stays open when the app
         returns. Otherwise kept as upstream wrote it, so the test can compare the two."""
-        self.scope["extensions"][DIRECT] = self  # type: ignore[index]
+        self.scope["extensions"][DIRECT] = self  # type: ignore[assignment]  # ASGI types extensions as dict[object, object] | None; uvicorn always sets it
         try:
             result = await self.app(self.scope, self.receive, self.send)
         except ClientDisconnected:

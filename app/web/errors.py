@@ -10,7 +10,7 @@ HTTP answers here too, so no route repeats an ``HTTPException`` block.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -133,7 +133,7 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
 
 # Starlette picks the handler of the closest class in the exception's MRO, so the
 # order here does not matter; 400 and 405 are HTTPExceptions by status code.
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     HTTPException: http_error,
     LoginRequired: login_required,
