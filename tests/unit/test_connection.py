@@ -53,3 +53,23 @@ async def test_a_connection_that_is_behind_is_not_written_to() -> None:
     await settle()
     assert socket.sent == ["<m 2><m 3><m 4>", "<p>hi</p>"]
     await conn.stop()
+
+
+async def test_a_connection_whose_catch_up_runs_is_not_written_to() -> None:
+    """Its outbox is empty and the message is next to its cursor, but the catch-up in
+    flight will send that message too: a direct write now would show it twice."""
+    conn, socket = make({}, cursor=3)
+    answer = asyncio.Event()
+
+    async def slow_catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
+        await answer.wait()
+        return "<m 4>", 4
+
+    conn._catch_up = slow_catch_up
+    conn.start()
+    await settle()  # the sender waits on the catch-up; nothing is queued
+    assert conn.write_now(4, 4, frames(4)) is False
+    answer.set()
+    await settle()
+    assert socket.writes == [] and socket.sent == ["<m 4>"] and conn.cursor == 4
+    await conn.stop()
