@@ -56,9 +56,6 @@ class Chat:
     async def last_seq(self, room_id: int) -> int:
         return await rooms.last_seq(self.db, room_id)
 
-    async def count_messages(self, room_id: int) -> int:
-        return await rooms.count_messages(self.db, room_id)
-
     async def online(self) -> dict[int, int]:
         return await self.presence.counts()
 

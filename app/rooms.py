@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette import status
 
@@ -17,7 +17,7 @@ from app.backends import Broker
 from app.db import Database
 from app.errors import ChatError, RoomExists, RoomNotFound
 from app.events import Event, room_channel
-from app.models import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, Message, Room, utcnow
+from app.models import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, Room, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +65,6 @@ async def last_seq(db: Database, room_id: int) -> int:
     async with db.read() as session:
         seq = await session.scalar(select(Room.last_seq).where(Room.id == room_id))
     return seq or 0
-
-
-async def count_messages(db: Database, room_id: int) -> int:
-    async with db.read() as session:
-        return (
-            await session.scalar(
-                select(func.count()).select_from(Message).where(Message.room_id == room_id)
-            )
-            or 0
-        )
 
 
 async def create_room(db: Database, *, name: str, description: str = "") -> Room:
