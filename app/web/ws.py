@@ -4,7 +4,9 @@ Frames in are turned into chat.post calls by the socket's Member; fragments out
 come only from the hub, through this connection's outbox (errors for this
 sender included), so one task writes to the socket. Served by app.fastws
 (as `talkroom serve` does), the socket is detached once it has entered the
-room: no coroutine waits on it while it is idle.
+room: no coroutine waits on it while it is idle. Which origins may connect is
+app.web.origins; the socket under servers other than app.fastws is
+app.web.asgi_socket.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, WebSocket
 from starlette import status
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocketState
 
 from app import render
 from app.auth import session_tag, session_user
@@ -30,8 +30,9 @@ from app.events import ALL_ONLINE, MEMBERS, Event
 from app.fastws import DIRECT
 from app.hub import LOBBY_ROOM, Hub
 from app.models import User
-from app.settings import Settings
+from app.web.asgi_socket import AsgiSocket
 from app.web.deps import session_id
+from app.web.origins import origin_allowed
 
 if TYPE_CHECKING:
     # Only annotations name it: the plain-ASGI path imports no uvicorn internals.
@@ -42,38 +43,10 @@ router = APIRouter()
 
 DATABASE_DOWN = "The database is not answering, so that was not saved; try again in a moment."
 DATABASE_DOWN_AT_HANDSHAKE = "The database is not answering; reconnecting shortly."
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class FrameError(Exception):
     """A frame the server cannot use; the message goes back to the sender."""
-
-
-def normalize_origin(origin: str) -> str:
-    """scheme://host:port, or "" for anything that is not a plain origin (a browser
-    never sends a user, path or query in Origin; a bad port raises ValueError)."""
-    try:
-        parts = urlsplit(origin.strip().lower())
-        port = parts.port
-    except ValueError:
-        return ""
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return ""
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return ""
-    return f"{parts.scheme}://{parts.hostname}:{port or DEFAULT_PORTS[parts.scheme]}"
-
-
-def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """Same origin as the page, or listed; a client without Origin is no browser page."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    own = normalize_origin(f"{scheme}://{websocket.headers.get('host', '')}")
-    allowed = {own, *(normalize_origin(o) for o in settings.allowed_origins)}
-    given = normalize_origin(origin)
-    return bool(given) and given in allowed
 
 
 def parse_after(value: str | None) -> int | None:
@@ -277,25 +250,6 @@ class Member(Listener):
                 await self.chat.leave(self.conn.room_id, self.user.username)
         finally:
             await super().closed()
-
-
-class AsgiSocket:
-    """A connection's socket through plain ASGI, for servers without app.fastws."""
-
-    __slots__ = ("websocket",)
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
-
-    def write_frame(self, frame: bytes) -> bool:
-        return False
-
-    async def send_text(self, text: str) -> None:
-        await self.websocket.send_text(text)
-
-    async def close(self, code: int) -> None:
-        if self.websocket.application_state == WebSocketState.CONNECTED:
-            await self.websocket.close(code)
 
 
 async def admit(websocket: WebSocket, room_id: int | None, sid: str | None) -> User | None:

@@ -6,8 +6,9 @@ import pytest
 
 from app.backends.memory import MemoryRateLimiter
 from app.events import Event
+from app.web.origins import normalize_origin
 from app.web.pages import safe_next
-from app.web.ws import FrameError, normalize_origin, parse_after, parse_frame
+from app.web.ws import FrameError, parse_after, parse_frame
 
 
 @pytest.mark.parametrize(
