@@ -1,7 +1,8 @@
 """The app under stock uvicorn, without app.fastws: room sockets through plain ASGI.
 
 `talkroom serve` always uses app.fastws; any other ASGI server gets the
-fallback in app.web.ws (AsgiSocket and a receive loop). It must chat the same.
+fallback (app.web.asgi_socket.AsgiSocket, and the receive loop in app.web.ws).
+It must chat the same.
 """
 
 from __future__ import annotations
