@@ -50,7 +50,7 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
             # The handshake's parsed request and response are kept for the socket's
             # lifetime otherwise: ~2 KB of header objects per idle socket. uvicorn reads
             # them only before the handshake completes.
-            self.request = self.response = None  # type: ignore[assignment]
+            self.request = self.response = None  # type: ignore[assignment]  # typed non-optional upstream
 
     def write_frame(self, frame: bytes) -> bool:
         """Write an encoded frame now if the socket is open and its buffer has room;
@@ -84,8 +84,8 @@ class FrameWritingProtocol(WebSocketsSansIOProtocol):
             inbox.put_nowait(self.queue.get_nowait())
         # uvicorn's handlers only put_nowait() into self.queue once the app stops
         # calling receive(), so the inbox can stand in for it.
-        self.queue = inbox  # type: ignore[assignment]
-        self.scope = None  # type: ignore[assignment]
+        self.queue = inbox  # type: ignore[assignment]  # an Inbox quacks as the Queue upstream uses
+        self.scope = None  # type: ignore[assignment]  # read only during the handshake (tested)
         self.detached = True
 
     def resume_reading(self) -> None:
