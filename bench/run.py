@@ -5,6 +5,7 @@
     python bench/run.py idle    --targets peer-tuned,talkroom --connections 5000 --rooms 100
     python bench/run.py history --targets peer-tuned,talkroom --history 0,10000,100000
     python bench/run.py workers --workers 1,2 --receivers 100
+    python bench/run.py http    --targets talkroom,peer-tuned
 
 Servers run on core 1 (taskset -c 1), the loadgen on core 0. Results are appended
 to bench/results.jsonl, one JSON line per measured step.
@@ -18,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import http_scenario
 import servers
 import webclient
 from loadgen import TARGETS, kind_of
@@ -257,7 +259,7 @@ def workers(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("scenario", choices=["fanout", "rooms", "idle", "history", "workers"])
+    p.add_argument("scenario", choices=["fanout", "rooms", "idle", "history", "workers", "http"])
     p.add_argument("--targets", "--target", default="peer-seed,peer-tuned,talkroom")
     p.add_argument("--receivers", type=int, default=100)
     p.add_argument("--connections", type=int, default=0, help="rooms/idle: total sockets")
@@ -273,6 +275,11 @@ def main() -> None:
     p.add_argument("--page-loads", type=int, default=30)
     p.add_argument("--workers", default="1,2")
     p.add_argument("--label", default="")
+    p.add_argument("--workloads", default=",".join(http_scenario.WORKLOADS), help="http")
+    p.add_argument("--http-connections", type=int, default=16, help="http: keep-alive clients")
+    p.add_argument("--http-history", type=int, default=200, help="http: messages in the room")
+    p.add_argument("--ping-port", type=int, default=8003, help="http: the bare /ping app's")
+    p.add_argument("--peer-port", type=int, default=PEER_PORT, help="http: the peer's")
     p.add_argument("--retries", type=int, default=1, help="tries again of a failing step")
     p.add_argument(
         "--connect-rate",
@@ -303,9 +310,11 @@ def main() -> None:
         servers.peer_setup(PEER_USERS)
     redis = servers.start_redis()
     try:
-        {"fanout": fanout, "rooms": fanout, "idle": idle, "history": history, "workers": workers}[
-            args.scenario
-        ](args)
+        if args.scenario == "http":
+            http_scenario.run(args, check_targets(args), PEER_USERS)
+        else:
+            scenarios = {"fanout": fanout, "rooms": fanout, "idle": idle, "history": history}
+            {**scenarios, "workers": workers}[args.scenario](args)
     finally:
         if redis is not None:
             redis.terminate()
