@@ -40,7 +40,7 @@ WINDOW = 50  # talkroom's history_page and the tuned peer's TUNED_WINDOW
 
 def client(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
     spec = {"connections": args.http_connections, "warmup": 1.0, "duration": args.duration} | spec
-    path = servers.WORK / f"http-spec-{spec['workload']}.json"
+    path = servers.WORK / f"http-spec-{spec['port']}-{spec['workload']}.json"  # kept to rerun
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec))
     argv = ["taskset", "-c", args.loadgen_cpu, sys.executable, str(BENCH / "httpload.py")]
