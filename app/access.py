@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.status import WS_1008_POLICY_VIOLATION
 
 from app import metrics
@@ -29,31 +30,21 @@ T = TypeVar("T")
 CHUNK = 500  # ids per IN list: well inside every database's limit on bound values
 
 
-async def _live_sessions(db: Database, ids: set[str]) -> set[str]:
-    found: set[str] = set()
+async def _existing(db: Database, column: InstrumentedAttribute[T], ids: set[T]) -> set[T]:
+    """Which of ``ids`` are still in ``column``'s table."""
+    wanted, found = list(ids), set[T]()
     async with db.read() as session:
-        for chunk in _chunks(sorted(ids)):
-            found.update(await session.scalars(select(Session.id).where(Session.id.in_(chunk))))
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            found.update(await session.scalars(select(column).where(column.in_(chunk))))
     return found
-
-
-async def _live_rooms(db: Database, ids: set[int]) -> set[int]:
-    found: set[int] = set()
-    async with db.read() as session:
-        for chunk in _chunks(sorted(ids)):
-            found.update(await session.scalars(select(Room.id).where(Room.id.in_(chunk))))
-    return found
-
-
-def _chunks(items: list[T]) -> list[list[T]]:
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
 async def unwelcome(db: Database, conns: Sequence[Connection]) -> list[Connection]:
     """The connections whose session (and so user: its sessions go with it) or room
     no longer exists."""
-    sessions = await _live_sessions(db, {c.session_id for c in conns})
-    rooms = await _live_rooms(db, {c.room_id for c in conns if c.room_id != LOBBY_ROOM})
+    sessions = await _existing(db, Session.id, {c.session_id for c in conns})
+    rooms = await _existing(db, Room.id, {c.room_id for c in conns if c.room_id != LOBBY_ROOM})
     return [
         c
         for c in conns

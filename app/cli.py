@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from app.cli_admin import (
     CommandError,
@@ -81,6 +82,21 @@ def metrics_dir(settings: Settings, workers: int) -> Iterator[None]:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How talkroom is served, whatever the app: bench/pingapp.py serves its bare
+    ceiling with the same options."""
+    return {
+        "ws": "app.fastws.protocol:FrameWritingProtocol",
+        "ws_max_size": settings.max_frame_bytes,
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": settings.ws_ping_interval,
+        "ws_ping_timeout": settings.ws_ping_timeout,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 5,
+        "log_level": "info",
+    }
+
+
 def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -91,14 +107,7 @@ def run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers if not args.reload else None,
         reload=args.reload,
-        ws="app.fastws.protocol:FrameWritingProtocol",
-        ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,
-        ws_ping_interval=settings.ws_ping_interval,
-        ws_ping_timeout=settings.ws_ping_timeout,
-        proxy_headers=True,
-        timeout_graceful_shutdown=5,
-        log_level="info",
+        **uvicorn_options(settings),
     )
 
 
