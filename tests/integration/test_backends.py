@@ -293,3 +293,41 @@ async def test_the_limits_count_locally_while_redis_is_down(tmp_path: Path) -> N
     finally:
         assert down.pool is not None
         await down.pool.aclose()
+
+
+# One pool for all of them
+
+
+async def test_every_redis_backend_shares_one_pool_which_close_empties(tmp_path: Path) -> None:
+    """Five clients per worker before app/backends; now the broker's pub/sub and one
+    pooled connection carry everything, and close() hangs them all up."""
+    import redis.asyncio as redis
+
+    watcher = redis.Redis.from_url(redis_db(DB))
+
+    async def ours() -> int:
+        clients = await watcher.client_list()
+        return sum(1 for c in clients if c["db"] == str(DB)) - 1  # less the watcher
+
+    try:
+        before = await ours()
+        made = make("redis", tmp_path, message_rate=2.0, message_burst=3, presence_ttl=1)
+        await made.broker.connect()
+        await made.broker.subscribe("room:1")
+        # One at a time, as a worker's event loop mostly asks: one pooled connection.
+        await made.broker.publish("room:1", b"hi")
+        assert await received(made) == ("room:1", b"hi")
+        await made.presence.join(1, "alice")
+        assert await made.presence.counts() == {1: 1}
+        assert await made.limiter.hit("user:1") == 0.0
+        await made.login_throttle.failed(account="alice", address="127.0.0.1")
+        assert await made.login_throttle.retry_after(account="alice", address="127.0.0.1") == 0
+        assert await ours() - before == 2  # the pub/sub connection, and the pool's one
+        await made.close()
+        for _ in range(50):
+            if await ours() == before:
+                break
+            await asyncio.sleep(0.1)
+        assert await ours() == before
+    finally:
+        await watcher.aclose()
