@@ -136,6 +136,7 @@ class ReadIn(BaseModel):
     model_config = STRICT
 
     seq: int = Field(
+        strict=True,
         description="The highest seq the caller has seen in the room. The position only "
         "moves forward: a lower one changes nothing, and one past the room's last seq "
         "counts as its last seq.",
