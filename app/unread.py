@@ -26,7 +26,9 @@ from app.db import Database
 CAP = 100
 
 # The counts of one user in a set of rooms. The correlated sub-selects take their
-# LIMIT before counting, which is what bounds them.
+# LIMIT before counting, which is what bounds them. (Deleted messages, once the
+# stream keeps tombstones, are left out here: one more condition on ``m``, and on
+# the mentioned message for ``mm``.)
 _COUNTS = """
 SELECT r.id AS room_id, coalesce(rp.seq, 0) AS read_seq,
   CASE WHEN r.last_seq > coalesce(rp.seq, 0) THEN (

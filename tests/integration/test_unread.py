@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 
-from support import Inbox, query
+import pytest
+from support import Browser, Inbox, query
+
+_rooms = itertools.count()
+
+
+@pytest.fixture(scope="module")
+async def admin(server) -> Browser:  # noqa: ANN001
+    """One admin for the module: rooms made through the API take milliseconds, where
+    the CLI (the shared ``room`` fixture) takes a process start each."""
+    browser = Browser(server)
+    assert (await browser.register(f"unread_admin{id(server) % 1000}")).status_code == 303
+    server.cli("setadmin", browser.username)
+    yield browser
+    await browser.close()
+
+
+@pytest.fixture
+async def room(admin: Browser) -> int:
+    response = await admin.api("POST", "/api/rooms", json={"name": f"unread-{next(_rooms)}"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
 
 MENTION_RE = re.compile(r'<span class="mention" data-mention="([^"]+)">@([^<]*)</span>')
 
@@ -134,9 +157,12 @@ async def test_read_over_the_socket_is_clamped_and_updates_every_tab(
     assert await counts(bob, room) == (0, 0)
 
 
-async def test_a_mention_reaches_the_mentioned_users_sockets(server, room, make_user) -> None:
+async def test_a_mention_reaches_the_mentioned_users_sockets(
+    server, room, make_user, admin
+) -> None:
     alice, bob, carol = await make_user(), await make_user(), await make_user()
-    other = server.create_room(f"other-{room}")
+    made = await admin.api("POST", "/api/rooms", json={"name": f"other-{room}"})
+    other = made.json()["id"]
     async with await bob.socket(other) as ws, await carol.connect("/ws/lobby") as lobby:
         bob_tab, carol_tab = Inbox(ws), Inbox(lobby)
         message = await post(alice, room, f"@{bob.username} look")
