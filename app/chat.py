@@ -29,8 +29,9 @@ from app.writer import MessageWriter
 logger = logging.getLogger(__name__)
 
 # How long a room's new messages are gathered before the lobby hears of them (every
-# page then fetches its unread counts again): at most one event per room this often.
-ACTIVITY_EVERY = 0.25
+# page then fetches its unread counts again, at most every 2 s): at most one event
+# per room and worker this often.
+ACTIVITY_EVERY = 0.5
 
 
 class Chat:

@@ -405,7 +405,9 @@
 
   // Another room (or this one, while the tab is hidden) got a message: fetch the
   // room list again, with this user's exact counts.
+  var REFRESH_EVERY = 2000; // ms
   var refreshTimer = null;
+  var refreshedAt = 0;
   function noteActivity(refresh) {
     var open = document.visibilityState === "visible" ? openRoomId() : null;
     var moved = false;
@@ -416,10 +418,14 @@
       seen[room] = Math.max(seq, seen[room] || 0);
     });
     if (refresh && moved && !refreshTimer) {
+      // Soon, but at most once per REFRESH_EVERY: busy rooms must not make every
+      // page ask for its counts several times a second.
+      var wait = Math.max(300, refreshedAt + REFRESH_EVERY - Date.now());
       refreshTimer = setTimeout(function () {
         refreshTimer = null;
+        refreshedAt = Date.now();
         if ($("rooms")) htmx.trigger($("rooms"), "refresh");
-      }, 300);
+      }, wait);
     }
   }
 
