@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from app import metrics
+from app import metrics, render
 from app.backends import Broker
-from app.events import LOBBY, Event, user_channel
+from app.events import LOBBY, Event, room_channel, user_channel
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +45,20 @@ async def to_user(broker: Broker, user_id: int, event: Event) -> None:
     A lost one is repaired by the page itself: its room list, counts included,
     is fetched again every few seconds."""
     await publish(broker, user_channel(user_id), event)
+
+
+async def close_member(broker: Broker, room_id: int, user_id: int, code: int) -> None:
+    """Close one user's sockets in one room, on every worker (a removed member).
+
+    If it is lost, app.access finds the sockets of non-members within seconds."""
+    await publish(broker, room_channel(room_id), Event("close", str(user_id), code))
+
+
+async def room_gone_for(broker: Broker, room_id: int, user_id: int) -> None:
+    """Take the room out of the user's sidebar on every tab they have open."""
+    await to_user(broker, user_id, Event("user", render.rooms_changed()))
+
+
+async def rooms_changed(broker: Broker, user_id: int) -> None:
+    """Ask the user's pages to fetch their room list again (a room they may now read)."""
+    await to_user(broker, user_id, Event("user", render.rooms_changed()))

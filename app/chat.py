@@ -15,7 +15,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import announce, mentions, metrics, render, rooms, unread
+from app import access, announce, mentions, metrics, render, rooms, unread
 from app.backends import TYPING_EVERY, Broker, Presence, RateLimiter
 from app.backends.memory import MemoryRateLimiter
 from app.db import Database
@@ -56,11 +56,14 @@ class Chat:
         # Rooms with new messages the lobby has not heard of yet: room -> newest seq.
         self._activity: dict[int, int] = {}
         self._activity_task: asyncio.Task[None] | None = None
+        # Each room's kind, which never changes: where its lobby events may go.
+        self._kinds: dict[int, str] = {}
 
     # Reads, passed on
 
-    async def rooms(self) -> list[Room]:
-        return await rooms.list_rooms(self.db)
+    async def rooms(self, user: User | None = None) -> list[Room]:
+        """The rooms ``user`` can read (app.access); every room for None (operators)."""
+        return await rooms.list_rooms(self.db, user)
 
     async def room(self, room_id: int) -> Room | None:
         return await rooms.get_room(self.db, room_id)
@@ -149,7 +152,24 @@ class Chat:
             due, self._activity = self._activity, {}
         for room_id, seq in due.items():
             html = render.activity(room_id, seq)
-            await self._publish(LOBBY, Event("state", html, activity_key(room_id)))
+            await self._to_lobby(room_id, Event("state", html, activity_key(room_id)))
+
+    async def _to_lobby(self, room_id: int, event: Event) -> None:
+        """A public room's lobby event goes to every page; a private room's or a DM's
+        only to its members' sockets (their user channels), so no one else learns
+        that it exists, how busy it is or who is in it."""
+        kind = self._kinds.get(room_id)
+        if kind is None:
+            room = await self.room(room_id)
+            if room is None:
+                return
+            kind = self._kinds[room_id] = room.kind
+        if kind == access.PUBLIC:
+            await self._publish(LOBBY, event)
+            return
+        private = Event("user", event.html)
+        for user_id in await access.member_ids(self.db, room_id):
+            await announce.to_user(self.broker, user_id, private)
 
     async def _tell_mentioned(self, message: Message) -> None:
         """Each user the message mentions gets their new counts in its room on every
@@ -160,6 +180,8 @@ class Chat:
                 conn, {name.casefold() for name in message.mentions.split()}
             )
         ids = [uid for uid, _ in users.values() if uid != message.author_id]
+        # Only readers: a private room's note must not reach anyone outside it.
+        ids = sorted(await access.readers(self.db, message.room_id, ids)) if ids else []
         room = await self.room(message.room_id)
         if not ids or room is None:
             return
@@ -177,8 +199,13 @@ class Chat:
             await announce.to_user(self.broker, user.id, Event("user", html))
         return counts
 
-    async def unread_counts(self, user: User) -> dict[int, unread.Counts]:
-        return await unread.counts(self.db, user.id)
+    async def unread_counts(
+        self, user: User, readable: list[Room] | None = None
+    ) -> dict[int, unread.Counts]:
+        """The user's counts in the rooms they can read (``readable``, if known)."""
+        if readable is None:
+            readable = await self.rooms(user)
+        return await unread.counts(self.db, user.id, [room.id for room in readable])
 
     async def typing(self, *, room_id: int, user: User) -> bool:
         """Show "NAME is typing…" to the room, at most once per TYPING_EVERY per user
@@ -224,7 +251,7 @@ class Chat:
         await self._publish(channel, Event("presence", render.notice(kind, username)))
         await self._publish(channel, Event("state", render.members(members), MEMBERS))
         online = render.online({room_id: len(members)})
-        await self._publish(LOBBY, Event("state", online, room_id))
+        await self._to_lobby(room_id, Event("state", online, room_id))
 
     async def _publish(self, channel: str, event: Event) -> None:
         # A failed publish must never fail a message that is already saved: sockets

@@ -25,3 +25,12 @@ class RateLimited(ChatError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"You are sending too fast; try again in {retry_after:.1f} s.")
         self.retry_after = retry_after
+
+
+class UserNotFound(ChatError):
+    def __init__(self, name: str = "") -> None:
+        super().__init__(f"There is no user named {name!r}." if name else "There is no such user.")
+
+
+class NotAllowed(ChatError):
+    """The caller can see the room but may not do this to it."""

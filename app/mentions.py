@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import Database
-from app.models import User
+from app.models import Room, RoomMember, User
 
 # A username (3–32 of A-Z a-z 0-9 _ . -) after an @ that does not continue a word
 # or an address: "bob@example.com" mentions nobody.
@@ -62,13 +62,19 @@ def resolve(token: str, mentioned: dict[str, str]) -> tuple[str, str] | None:
 
 
 async def can_read(conn: AsyncConnection, room_id: int, user_ids: Collection[int]) -> set[int]:
-    """Which of these users can read the room.
-
-    The one question mentions (and their autocomplete) ask about access. Every room
-    is public today, so everyone can; private rooms and direct messages answer it
-    from their membership (app.access).
-    """
-    return set(user_ids)
+    """Which of these users can read the room: app.access's rule (public, or a
+    member), asked on the caller's connection so the writer's transaction sees it."""
+    if not user_ids:
+        return set()
+    kind = await conn.scalar(select(Room.kind).where(Room.id == room_id))
+    if kind is None:
+        return set()
+    if kind == "public":
+        return set(user_ids)
+    query = select(RoomMember.user_id).where(
+        RoomMember.room_id == room_id, RoomMember.user_id.in_(list(user_ids))
+    )
+    return set(await conn.scalars(query))
 
 
 async def find_users(conn: AsyncConnection, keys: Collection[str]) -> dict[str, tuple[int, str]]:

@@ -82,6 +82,29 @@ class Room(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The seq of the room's newest message; bumped under the row lock by each insert.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # public: everyone reads it; private and direct: only its members (app.access).
+    kind: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    # A direct room's sorted member ids ("3,7,12"): one room per set of people. Its
+    # name is derived from this key with a control character no room name may hold,
+    # so names stay unique and not null without ever meeting a chosen one.
+    direct_key: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
+
+
+class RoomMember(Base):
+    """Who may read a private or direct room."""
+
+    __tablename__ = "room_members"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Message(Base):

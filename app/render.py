@@ -199,6 +199,12 @@ def mention_note(room: Room, message: Message) -> str:
     return render("fragments/mention_note.html", room=room, message=MessageView.of(message))
 
 
+def rooms_changed() -> str:
+    """Tells a page its room list changed (a room it may no longer, or now, read):
+    app.js fetches the list again."""
+    return '<span id="rooms-changed" hidden hx-swap-oob="true"></span>'
+
+
 def typing(username: str) -> str:
     return render("fragments/typing.html", username=username)
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import logging
 import re
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from starlette import status
 
-from app import announce, render
+from app import access, announce, render
 from app.backends import Broker
 from app.db import Database
-from app.errors import ChatError, RoomExists, RoomNotFound
+from app.errors import ChatError, NotAllowed, RoomExists, RoomNotFound, UserNotFound
 from app.events import Event, room_channel
-from app.models import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, Room, utcnow
+from app.models import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, Room, RoomMember, User, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +49,13 @@ def clean_description(description: str) -> str:
     return description
 
 
-async def list_rooms(db: Database) -> list[Room]:
+async def list_rooms(db: Database, user: User | None = None) -> list[Room]:
+    """The rooms ``user`` can read (app.access), by name; every room for None."""
+    query = select(Room).order_by(Room.name)
+    if user is not None:
+        query = query.where(access.readable_rooms(user))
     async with db.read() as session:
-        return list(await session.scalars(select(Room).order_by(Room.name)))
+        return list(await session.scalars(query))
 
 
 async def get_room(db: Database, room_id: int) -> Room | None:
@@ -67,19 +71,195 @@ async def last_seq(db: Database, room_id: int) -> int:
     return seq or 0
 
 
-async def create_room(db: Database, *, name: str, description: str = "") -> Room:
+async def create_room(
+    db: Database,
+    *,
+    name: str,
+    description: str = "",
+    kind: str = access.PUBLIC,
+    created_by: User | None = None,
+) -> Room:
+    """A public or private room; the creator of a private one is its first member."""
     name = clean_room_name(name)
     description = clean_description(description)
+    if kind not in (access.PUBLIC, access.PRIVATE):
+        raise ChatError("A room is public or private.")
+    if kind == access.PRIVATE and created_by is None:
+        raise ChatError("A private room needs a creator to be its first member.")
     async with db.read() as session:
         if await session.scalar(select(Room.id).where(Room.name == name)) is not None:
             raise RoomExists(name)
     try:
         async with db.write() as session:
-            room = Room(name=name, description=description, last_seq=0, created_at=utcnow())
+            room = Room(
+                name=name,
+                description=description,
+                last_seq=0,
+                created_at=utcnow(),
+                kind=kind,
+                created_by=created_by.id if created_by else None,
+            )
             session.add(room)
+            if kind == access.PRIVATE and created_by is not None:
+                await session.flush()
+                session.add(RoomMember(room_id=room.id, user_id=created_by.id, added_at=utcnow()))
     except IntegrityError:
         raise RoomExists(name) from None
     return room
+
+
+# Members ----------------------------------------------------------------------
+
+MAX_DIRECT = 8  # people in a direct room, the caller included
+
+
+async def members(db: Database, room_id: int) -> list[User]:
+    """A room's members, by name (a public room has none: everyone reads it)."""
+    async with db.read() as session:
+        query = (
+            select(User)
+            .join(RoomMember, RoomMember.user_id == User.id)
+            .where(RoomMember.room_id == room_id)
+            .order_by(User.username_key)
+        )
+        return list(await session.scalars(query))
+
+
+async def members_by_room(db: Database, room_ids: list[int]) -> dict[int, list[str]]:
+    """The usernames of these rooms' members, per room (for the admin page)."""
+    found: dict[int, list[str]] = {room_id: [] for room_id in room_ids}
+    if not room_ids:
+        return found
+    async with db.read() as session:
+        rows = await session.execute(
+            select(RoomMember.room_id, User.username)
+            .join(User, User.id == RoomMember.user_id)
+            .where(RoomMember.room_id.in_(room_ids))
+            .order_by(User.username_key)
+        )
+        for room_id, username in rows:
+            found[room_id].append(username)
+    return found
+
+
+def may_manage(room: Room, user: User) -> bool:
+    """Who may add and remove a private room's members: its creator and admins."""
+    return user.is_admin or room.created_by == user.id
+
+
+async def add_member(db: Database, broker: Broker, room: Room, user_id: int, *, by: User) -> bool:
+    """Make the user a member of a private room; True if they were not one already."""
+    if room.kind != access.PRIVATE:
+        raise ChatError("Only a private room has members to add.")
+    if not may_manage(room, by):
+        raise NotAllowed("Only the room's creator or an admin can add members.")
+    async with db.write() as session:
+        if await session.get(User, user_id) is None:
+            raise UserNotFound()
+        if await session.get(RoomMember, (room.id, user_id)) is not None:
+            return False
+        session.add(RoomMember(room_id=room.id, user_id=user_id, added_at=utcnow()))
+    await announce.rooms_changed(broker, user_id)
+    return True
+
+
+async def remove_member(
+    db: Database, broker: Broker, room: Room, user_id: int, *, by: User
+) -> None:
+    """Take the user out of a private room (the creator, an admin, or they themselves,
+    leaving): their sockets in it close at once on every worker, and the room leaves
+    their sidebar."""
+    if room.kind != access.PRIVATE:
+        raise ChatError("Only a private room has members to remove.")
+    if by.id != user_id and not may_manage(room, by):
+        raise NotAllowed("Only the room's creator or an admin can remove members.")
+    async with db.write() as session:
+        gone = await session.execute(
+            delete(RoomMember).where(RoomMember.room_id == room.id, RoomMember.user_id == user_id)
+        )
+        if not gone.rowcount:  # type: ignore[attr-defined]  # a CursorResult
+            raise UserNotFound()
+    logger.info("User %s is no longer a member of room %s.", user_id, room.id)
+    await announce.close_member(broker, room.id, user_id, ROOM_GONE)
+    await announce.room_gone_for(broker, room.id, user_id)
+
+
+# Direct rooms -------------------------------------------------------------------
+
+
+async def direct_names(db: Database, directs: list[Room], viewer: User) -> dict[int, str]:
+    """Each direct room's title for ``viewer``: the other people's names."""
+    if not directs:
+        return {}
+    names: dict[int, list[str]] = {room.id: [] for room in directs}
+    async with db.read() as session:
+        rows = await session.execute(
+            select(RoomMember.room_id, User.username)
+            .join(User, User.id == RoomMember.user_id)
+            .where(RoomMember.room_id.in_(list(names)), User.id != viewer.id)
+            .order_by(User.username_key)
+        )
+        for room_id, username in rows:
+            names[room_id].append(username)
+    return {room_id: ", ".join(people) or viewer.username for room_id, people in names.items()}
+
+
+def direct_name(key: str) -> str:
+    """A direct room's stored name: unique as its key, and never a name anyone can
+    choose (room names cannot hold the control character it starts with)."""
+    return f"\x1fdirect {key}"
+
+
+async def find_or_create_direct(
+    db: Database, caller: User, usernames: list[str]
+) -> tuple[Room, bool]:
+    """The direct room of exactly the caller and these people, and whether it is new."""
+    keys = [name.strip().casefold() for name in usernames]
+    if len(set(keys)) != len(keys):
+        raise ChatError("Each person can be named once.")
+    keys = [key for key in keys if key != caller.username_key]
+    if not keys:
+        raise ChatError("Name at least one other person.")
+    if len(keys) + 1 > MAX_DIRECT:
+        raise ChatError(f"A direct conversation has at most {MAX_DIRECT} people, you included.")
+    async with db.read() as session:
+        found = {
+            u.username_key: u
+            for u in await session.scalars(select(User).where(User.username_key.in_(keys)))
+        }
+    for key, name in zip(
+        keys, [n for n in usernames if n.strip().casefold() != caller.username_key], strict=True
+    ):
+        if key not in found:
+            raise UserNotFound(name.strip())
+    ids = sorted({caller.id, *(u.id for u in found.values())})
+    key = ",".join(str(i) for i in ids)
+    async with db.read() as session:
+        room = await session.scalar(select(Room).where(Room.direct_key == key))
+    if room is not None:
+        return room, False
+    try:
+        async with db.write() as session:
+            room = Room(
+                name=direct_name(key),
+                description="",
+                last_seq=0,
+                created_at=utcnow(),
+                kind=access.DIRECT,
+                created_by=caller.id,
+                direct_key=key,
+            )
+            session.add(room)
+            await session.flush()
+            session.add_all(RoomMember(room_id=room.id, user_id=i, added_at=utcnow()) for i in ids)
+    except IntegrityError:
+        # Started at the same moment by someone else in it: theirs is the room.
+        async with db.read() as session:
+            room = await session.scalar(select(Room).where(Room.direct_key == key))
+        if room is None:
+            raise
+        return room, False
+    return room, True
 
 
 async def update_room(

@@ -86,3 +86,24 @@ async def close_sockets(broker: Broker, user_id: int) -> None:
 async def close_session_sockets(broker: Broker, session_id: str) -> None:
     """Close the sockets opened with one session (a logout), on every worker."""
     await announce.close_session(broker, session_tag(session_id), status.WS_1008_POLICY_VIOLATION)
+
+
+async def user_named(db: Database, username: str) -> User | None:
+    async with db.read() as session:
+        return await session.scalar(select(User).where(User.username_key == username.casefold()))
+
+
+async def name_suggestions(db: Database, prefix: str, limit: int = 8) -> list[str]:
+    """Usernames starting with ``prefix`` (any case), shortest first."""
+    key = prefix.casefold()
+    if not key or len(key) > 32 or not all(c.isalnum() or c in "_.-" for c in key):
+        return []
+    pattern = key.replace("_", r"\_") + "%"
+    query = (
+        select(User.username)
+        .where(User.username_key.like(pattern, escape="\\"))
+        .order_by(User.username_key)
+        .limit(limit)
+    )
+    async with db.read() as session:
+        return list(await session.scalars(query))

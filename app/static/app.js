@@ -138,6 +138,10 @@
   var seqBefore = "0";
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
     adoptNewRooms(event.detail.message);
+    // A room was taken from (or given to) this user: fetch the room list again.
+    if (event.detail.message.indexOf('id="rooms-changed"') !== -1 && $("rooms")) {
+      htmx.trigger($("rooms"), "refresh");
+    }
     var list = messages();
     wasAtBottom = !list || atBottom(list);
     seqBefore = lastSeq();

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from app import users
+from app import rooms, users
 from app.auth import AuthError
 from app.errors import ChatError
 from app.rooms import create_room, delete_room, update_room
@@ -44,8 +44,15 @@ async def users_section(
 
 
 async def rooms_context(chat: ChatDep) -> dict[str, Any]:
+    """Rooms of every kind. A DM is shown by its members only: admins see that it
+    exists, never its messages (the room page stays closed to non-members)."""
+    every = await chat.rooms()
     return {
-        "rooms": await chat.rooms(),
+        "rooms": [room for room in every if room.kind != "direct"],
+        "directs": [room for room in every if room.kind == "direct"],
+        "members_of": await rooms.members_by_room(
+            chat.db, [room.id for room in every if room.kind != "public"]
+        ),
         "online": await chat.online(),
         "max_room_name": MAX_ROOM_NAME,
         "max_description": MAX_DESCRIPTION,

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import Depends, Form, HTTPException, Path, Request
 from starlette.requests import HTTPConnection
 
+from app import access
 from app.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -124,6 +125,15 @@ async def api_user(request: Request) -> User:
     """The bearer token's user, else the session cookie's. A request that sends an
     Authorization header is judged on it alone: a bad token never falls back to a
     cookie the client may not even know it sent."""
+    known = request.scope.get("state", {}).get("api_user")
+    if known is not None:
+        return cast(User, known)
+    user = await _api_user(request)
+    request.state.api_user = user
+    return user
+
+
+async def _api_user(request: Request) -> User:
     authorization = request.headers.get("authorization")
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
@@ -138,6 +148,13 @@ async def api_user(request: Request) -> User:
     if user is None:
         raise not_authenticated()
     return user
+
+
+async def room_viewer(request: Request) -> User:
+    """Whoever asks for a room: the API's caller, or the page's (else a login)."""
+    if request.url.path.startswith("/api/"):
+        return await api_user(request)
+    return await page_user(request)
 
 
 async def api_admin(user: Annotated[User, Depends(api_user)]) -> User:
@@ -157,16 +174,38 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.", exam
 FormStr = Annotated[str, Form()]
 
 
-async def path_room(room_id: RoomId, chat: ChatDep) -> Room:
-    """The room the path names, for pages and the API alike. An id out of range is
-    a 422 the API documents; on a page it is Not Found (errors.validation_error)."""
-    room = await chat.room(room_id)
+async def path_room(
+    room_id: RoomId, chat: ChatDep, user: Annotated[User, Depends(room_viewer)]
+) -> Room:
+    """The room the path names, if the caller can read it (app.access), for pages
+    and the API alike: a room they cannot read is answered exactly as a missing one.
+    An id out of range is a 422 the API documents; on a page it is Not Found
+    (errors.validation_error)."""
+    room = await access.readable_room(chat.db, user, room_id)
     if room is None:
         raise HTTPException(404, NO_SUCH_ROOM)
     return room
 
 
 RoomDep = Annotated[Room, Depends(path_room)]
+
+
+async def managed_room(
+    room_id: RoomId, chat: ChatDep, user: Annotated[User, Depends(room_viewer)]
+) -> Room:
+    """The room the path names for managing it: any room for an admin (who can rename,
+    delete and see the members of a private room or DM without reading it), else as
+    path_room: one the caller can read, or exactly the unknown-room answer."""
+    if user.is_admin:
+        room = await chat.room(room_id)
+    else:
+        room = await access.readable_room(chat.db, user, room_id)
+    if room is None:
+        raise HTTPException(404, NO_SUCH_ROOM)
+    return room
+
+
+ManagedRoomDep = Annotated[Room, Depends(managed_room)]
 
 
 async def page_admin(user: PageUser) -> User:

@@ -26,7 +26,8 @@ from starlette.routing import Route
 from app import users
 from app.auth import AuthError
 from app.db import unavailable
-from app.errors import ChatError, RateLimited, RoomExists, RoomNotFound
+from app.errors import ChatError, NotAllowed, RateLimited, RoomExists, RoomNotFound
+from app.errors import UserNotFound as NoSuchUser
 from app.web.deps import NO_SUCH_ROOM, LoginRequired
 from app.web.pages import page
 
@@ -38,6 +39,8 @@ OUT_OF_RANGE = frozenset({"greater_than_equal", "less_than_equal"})
 
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (RoomNotFound, 404),
+    (NoSuchUser, 404),
+    (NotAllowed, 403),
     (users.UserNotFound, 404),
     (RoomExists, 409),
     (users.SelfLockout, 409),

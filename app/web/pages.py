@@ -7,9 +7,11 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import escape
 
-from app import auth, mentions, unread
+from app import access, announce, auth, mentions, rooms, unread, users
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
+from app.errors import ChatError
 from app.models import User
 from app.render import Window, render
 from app.users import close_session_sockets, close_sockets
@@ -18,6 +20,7 @@ from app.web.deps import (
     DbDep,
     FormStr,
     HubDep,
+    ManagedRoomDep,
     PageUser,
     PasswordsDep,
     RoomDep,
@@ -186,11 +189,16 @@ async def change_password(
 
 
 async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
-    """What the room list shows: the rooms, their online counts and the user's unread."""
+    """What the room list shows: the rooms the user can read (app.access), their
+    direct messages by the other people's names, online counts and unread."""
+    readable = await chat.rooms(user)
+    directs = [room for room in readable if room.kind == access.DIRECT]
     return {
-        "rooms": await chat.rooms(),
+        "rooms": [room for room in readable if room.kind != access.DIRECT],
+        "directs": directs,
+        "direct_names": await rooms.direct_names(chat.db, directs, user),
         "online": await chat.online(),
-        "unread": await chat.unread_counts(user),
+        "unread": await chat.unread_counts(user, readable),
         "no_counts": unread.NONE,
     }
 
@@ -202,6 +210,12 @@ async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str,
         "max_length": chat.settings.max_message_length,
     }
     if room is not None:
+        context["room_title"] = room.name
+        if room.kind == access.DIRECT:
+            context["room_title"] = (await rooms.direct_names(chat.db, [room], user))[room.id]
+        if room.kind != access.PUBLIC:
+            context["room_members"] = await rooms.members(chat.db, room.id)
+            context["may_manage"] = rooms.may_manage(room, user)
         context["window"] = await chat.latest_window(room)
         context["members"] = await chat.presence.members(room.id)
         # Where the "new messages" line goes when the page opens the room.
@@ -256,6 +270,63 @@ async def older_messages(
 ) -> HTMLResponse:
     messages = await chat.window(room.id, before=before, limit=chat.settings.history_page)
     return page(request, "fragments/history.html", room=room, window=Window.of(messages))
+
+
+@router.get("/people")
+async def people(
+    request: Request,
+    user: PageUser,
+    db: DbDep,
+    usernames: Annotated[str, Query(max_length=400)] = "",
+) -> HTMLResponse:
+    """The "new message" picker's suggestions for the last name being typed."""
+    done, _, last = usernames.rpartition(",")
+    names = await users.name_suggestions(db, last.strip())
+    prefix = f"{done}, " if done.strip() else ""
+    return HTMLResponse("".join(f'<option value="{escape(prefix + n)}">' for n in names))
+
+
+@router.post("/direct")
+async def start_direct(user: PageUser, chat: ChatDep, usernames: FormStr) -> Response:
+    """Start (or find again) a direct conversation from the page, and open it."""
+    names = [name.strip() for name in usernames.split(",") if name.strip()]
+    try:
+        if len(names) > rooms.MAX_DIRECT:
+            raise ChatError(f"A direct conversation has at most {rooms.MAX_DIRECT} people.")
+        room, new = await rooms.find_or_create_direct(chat.db, user, names)
+    except ChatError as exc:
+        return HTMLResponse(render("fragments/error.html", text=str(exc)), status_code=422)
+    if new:
+        for member in await access.member_ids(chat.db, room.id):
+            await announce.rooms_changed(chat.broker, member)
+    return Response(status_code=204, headers={"HX-Redirect": f"/rooms/{room.id}"})
+
+
+@router.post("/rooms/{room_id}/members/remove")
+async def remove_member_form(
+    user: PageUser, room: ManagedRoomDep, chat: ChatDep, user_id: Annotated[int, Form()]
+) -> Response:
+    """Remove a member (the creator, an admin) or leave (a member themselves)."""
+    try:
+        await rooms.remove_member(chat.db, chat.broker, room, user_id, by=user)
+    except ChatError as exc:
+        return HTMLResponse(render("fragments/error.html", text=str(exc)), status_code=422)
+    target = "/" if user_id == user.id else f"/rooms/{room.id}"
+    return Response(status_code=204, headers={"HX-Redirect": target})
+
+
+@router.post("/rooms/{room_id}/members/add")
+async def add_member_form(
+    user: PageUser, room: ManagedRoomDep, chat: ChatDep, username: FormStr
+) -> Response:
+    found = await users.user_named(chat.db, username.strip())
+    try:
+        if found is None:
+            raise ChatError(f"There is no user named {username.strip()!r}.")
+        await rooms.add_member(chat.db, chat.broker, room, found.id, by=user)
+    except ChatError as exc:
+        return HTMLResponse(render("fragments/error.html", text=str(exc)), status_code=422)
+    return Response(status_code=204, headers={"HX-Redirect": f"/rooms/{room.id}"})
 
 
 @router.get("/healthz")

@@ -20,7 +20,7 @@ from fastapi import APIRouter, WebSocket
 from starlette import status
 from starlette.routing import WebSocketRoute
 
-from app import render
+from app import access, render
 from app.auth import session_tag, session_user
 from app.chat import Chat
 from app.connection import CatchUp, Connection
@@ -119,14 +119,15 @@ async def lobby_socket(websocket: WebSocket) -> None:
     if user is None:
         return
     direct, conn = connection(websocket, user, sid, LOBBY_ROOM, nothing_missed)
-    lobby = Lobby(conn, state.hub, state.chat)
+    lobby = Lobby(conn, state.hub, state.chat, user)
     await listen(websocket, direct, lobby, lobby.enter())
 
 
-async def every_count(chat: Chat) -> dict[int, int]:
-    """Every room's online count, the empty ones too (they may have emptied since)."""
+async def every_count(chat: Chat, user: User) -> dict[int, int]:
+    """The online count of every room the user can read, the empty ones too (they
+    may have emptied since)."""
     counts = await chat.online()
-    return {room.id: counts.get(room.id, 0) for room in await chat.rooms()}
+    return {room.id: counts.get(room.id, 0) for room in await chat.rooms(user)}
 
 
 async def nothing_missed(room_id: int, after: int, need: int) -> None:
@@ -203,11 +204,12 @@ class Listener:
 class Lobby(Listener):
     """A home page's socket: every room's online count, and nothing else."""
 
-    __slots__ = ("chat",)
+    __slots__ = ("chat", "user")
 
-    def __init__(self, conn: Connection, hub: Hub, chat: Chat) -> None:
+    def __init__(self, conn: Connection, hub: Hub, chat: Chat, user: User) -> None:
         super().__init__(conn, hub)
         self.chat = chat
+        self.user = user
 
     async def enter(self) -> None:
         await self.hub.join(self.conn)
@@ -215,7 +217,7 @@ class Lobby(Listener):
         # to date. The snapshot's place comes first in that frame, so a change that
         # arrives while the counts are read follows it instead of being undone.
         self.conn.offer_presence(states={ALL_ONLINE: ""})
-        counts = await every_count(self.chat)
+        counts = await every_count(self.chat, self.user)
         self.conn.offer_presence(states={ALL_ONLINE: render.online(counts)})
         self.conn.start()
 
@@ -301,7 +303,10 @@ async def admit(websocket: WebSocket, room_id: int | None, sid: str | None) -> U
     await websocket.accept()
     try:
         user = await session_user(state.db, state.settings, sid)
-        found = user is not None and (room_id is None or await state.chat.room(room_id) is not None)
+        # A room the user cannot read is refused exactly as a missing one.
+        found = user is not None and (
+            room_id is None or await access.can_read(state.db, user, room_id)
+        )
     except Exception as exc:
         if not unavailable(exc):
             raise

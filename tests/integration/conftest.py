@@ -9,7 +9,14 @@ from support import Server, postgres_url, running_server
 # database's own behaviour shows (seq allocation under concurrent writers,
 # unique constraints, integer and text types it refuses). The rest would only
 # repeat the same HTTP paths at twice the cost.
-ON_BOTH = {"test_accounts", "test_api", "test_hardening_input", "test_tokens", "test_websocket"}
+ON_BOTH = {
+    "test_accounts",
+    "test_api",
+    "test_hardening_input",
+    "test_private_rooms",
+    "test_tokens",
+    "test_websocket",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -85,3 +85,26 @@ def test_settings_name_the_interval(tmp_path: Path) -> None:
     from app.settings import Settings
 
     assert Settings(data_dir=tmp_path, socket_check_interval=2).socket_check_interval == 2
+
+
+async def test_a_socket_whose_membership_vanished_is_closed_by_the_check(
+    checked: Server, make_user, unique: str
+) -> None:
+    owner, friend = await make_user(target=checked), await make_user(target=checked)
+    checked.cli("setadmin", owner.username)
+    made = await owner.api("POST", "/api/rooms", json={"name": f"gone-{unique}", "kind": "private"})
+    room = made.json()["id"]
+    friend_id = (await friend.api("GET", "/api/me")).json()["id"]
+    await owner.api("PUT", f"/api/rooms/{room}/members/{friend_id}")
+    gone = Inbox(await friend.socket(room))
+    stays = Inbox(await owner.socket(room))
+    await gone.wait_for('id="members"')
+    await stays.wait_for('id="members"')
+    # Behind the server's back: no close event is ever sent.
+    removed = await execute(
+        checked, "DELETE FROM room_members WHERE user_id = :user", user=friend_id
+    )
+    assert removed == 1
+    assert await closed_with(gone) == 1008
+    await stays.ws.send(json.dumps({"message": "member still here"}))
+    await stays.wait_for("member still here")

@@ -69,6 +69,13 @@ def test_the_schema_lists_exactly_these_operations(server: Server) -> None:
         (method, path.replace("{room}", "{room_id}").replace("{user}", "{user_id}"))
         for method, path, _, _ in ENDPOINTS
     }
+    # Membership and direct rooms: tested in test_private_rooms.
+    expected |= {
+        ("GET", "/api/rooms/{room_id}/members"),
+        ("PUT", "/api/rooms/{room_id}/members/{user_id}"),
+        ("DELETE", "/api/rooms/{room_id}/members/{user_id}"),
+        ("POST", "/api/direct"),
+    }
     assert documented == expected
 
 
@@ -136,7 +143,16 @@ async def test_room_lifecycle_with_404_and_409(server: Server, make_user, unique
     assert created.status_code == 201, created.text
     room = created.json()
     assert room["name"] == f"lobby-{unique}" and room["description"] == "Hi"
-    assert set(room) == {"id", "name", "description", "online", "created_at", "unread", "mentions"}
+    assert set(room) == {
+        "id",
+        "name",
+        "description",
+        "kind",
+        "online",
+        "created_at",
+        "unread",
+        "mentions",
+    }
     rid = room["id"]
     assert (await admin.api("GET", f"/api/rooms/{rid}")).json() == room
 

@@ -6,25 +6,35 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app import unread
+from app import access, announce, rooms, unread
 from app.rooms import create_room, delete_room
 from app.rooms import update_room as update_room_
 from app.web.api.schemas import (
     ADMIN_WRITE,
+    INVALID,
     NAME_TAKEN,
     NOT_FOUND,
     READ,
     UNAUTHENTICATED,
+    USER_NOT_FOUND,
     WRITE,
+    DirectIn,
+    MemberOut,
+    Problem,
     ReadIn,
     ReadOut,
     RoomIn,
     RoomOut,
     RoomPatch,
 )
-from app.web.deps import ApiAdmin, ApiUser, ChatDep, DbDep, RoomDep
+from app.web.deps import ApiAdmin, ApiUser, ChatDep, DbDep, ManagedRoomDep, RoomDep, UserId
 
 router = APIRouter(tags=["rooms"])
+
+
+def problem_of(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
 
 # OpenAPI links from a created room to what a client does next with its id.
 ROOM_LINKS: dict[str, Any] = {
@@ -49,11 +59,11 @@ ROOM_LINKS: dict[str, Any] = {
     responses=UNAUTHENTICATED,
 )
 async def list_rooms(user: ApiUser, chat: ChatDep) -> list[RoomOut]:
+    """The rooms the caller can read (app.access): public ones, and their own."""
     online = await chat.online()
-    counts = await chat.unread_counts(user)
-    return [
-        RoomOut.of(room, online, counts.get(room.id, unread.NONE)) for room in await chat.rooms()
-    ]
+    readable = await chat.rooms(user)
+    counts = await chat.unread_counts(user, readable)
+    return [RoomOut.of(room, online, counts.get(room.id, unread.NONE)) for room in readable]
 
 
 @router.post(
@@ -83,8 +93,79 @@ async def mark_read(body: ReadIn, user: ApiUser, room: RoomDep, chat: ChatDep) -
     responses={**ADMIN_WRITE, **NAME_TAKEN, 201: {"links": ROOM_LINKS}},
 )
 async def create(body: RoomIn, admin: ApiAdmin, db: DbDep) -> RoomOut:
-    room = await create_room(db, name=body.name, description=body.description)
+    room = await create_room(
+        db, name=body.name, description=body.description, kind=body.kind, created_by=admin
+    )
     return RoomOut.of(room, {})
+
+
+@router.get(
+    "/rooms/{room_id}/members",
+    summary="A private room's or DM's members (a public room has none: anyone reads it)",
+    operation_id="list_members",
+    responses={**READ, **NOT_FOUND},
+)
+async def list_members(user: ApiUser, room: ManagedRoomDep, db: DbDep) -> list[MemberOut]:
+    return [MemberOut(id=u.id, username=u.username) for u in await rooms.members(db, room.id)]
+
+
+MEMBER_WRITE = {
+    **WRITE,
+    **NOT_FOUND,
+    403: problem_of("Not the room's creator or an admin, or the CSRF header is wrong."),
+}
+
+
+@router.put(
+    "/rooms/{room_id}/members/{user_id}",
+    summary="Add a member to a private room (its creator, or admins)",
+    operation_id="add_member",
+    status_code=204,
+    response_class=Response,
+    responses={**MEMBER_WRITE, **USER_NOT_FOUND},
+)
+async def add_member(user_id: UserId, user: ApiUser, room: ManagedRoomDep, chat: ChatDep) -> None:
+    await rooms.add_member(chat.db, chat.broker, room, user_id, by=user)
+
+
+@router.delete(
+    "/rooms/{room_id}/members/{user_id}",
+    summary="Remove a member from a private room (its creator, admins, or they themselves)",
+    description="Their sockets in the room close at once with code 1008, on every worker.",
+    operation_id="remove_member",
+    status_code=204,
+    response_class=Response,
+    responses={**MEMBER_WRITE, **USER_NOT_FOUND},
+)
+async def remove_member(
+    user_id: UserId, user: ApiUser, room: ManagedRoomDep, chat: ChatDep
+) -> None:
+    await rooms.remove_member(chat.db, chat.broker, room, user_id, by=user)
+
+
+@router.post(
+    "/direct",
+    summary="The direct conversation with exactly these people: found, or started",
+    description="200 with the existing room of exactly the caller and these people, or 201 "
+    "with a new one.",
+    operation_id="direct_room",
+    status_code=201,
+    responses={
+        **WRITE,
+        **INVALID,
+        404: problem_of("No user has one of those names."),
+        200: {"model": RoomOut, "description": "It existed already."},
+    },
+)
+async def direct(body: DirectIn, user: ApiUser, chat: ChatDep, response: Response) -> RoomOut:
+    room, new = await rooms.find_or_create_direct(chat.db, user, body.usernames)
+    if not new:
+        response.status_code = 200
+    else:
+        for member in await access.member_ids(chat.db, room.id):
+            if member != user.id:
+                await announce.rooms_changed(chat.broker, member)
+    return RoomOut.of(room, await chat.online())
 
 
 @router.get(
@@ -104,7 +185,9 @@ async def get_room(user: ApiUser, room: RoomDep, chat: ChatDep) -> RoomOut:
     operation_id="update_room",
     responses={**ADMIN_WRITE, **NOT_FOUND, **NAME_TAKEN},
 )
-async def update_room(body: RoomPatch, admin: ApiAdmin, room: RoomDep, chat: ChatDep) -> RoomOut:
+async def update_room(
+    body: RoomPatch, admin: ApiAdmin, room: ManagedRoomDep, chat: ChatDep
+) -> RoomOut:
     updated = await update_room_(chat.db, room.id, name=body.name, description=body.description)
     return RoomOut.of(updated, await chat.online())
 
@@ -118,5 +201,5 @@ async def update_room(body: RoomPatch, admin: ApiAdmin, room: RoomDep, chat: Cha
     response_class=Response,
     responses={**ADMIN_WRITE, **NOT_FOUND},
 )
-async def remove_room(admin: ApiAdmin, room: RoomDep, chat: ChatDep) -> None:
+async def remove_room(admin: ApiAdmin, room: ManagedRoomDep, chat: ChatDep) -> None:
     await delete_room(chat.db, chat.broker, room.id)

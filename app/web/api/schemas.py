@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,6 +110,11 @@ class RoomOut(BaseModel):
     id: int = Field(examples=[1])
     name: str = Field(examples=["general"])
     description: str = Field(examples=["Talk about anything"])
+    kind: Literal["public", "private", "direct"] = Field(
+        "public",
+        description="public: everyone reads it; private and direct: its members only.",
+        examples=["public"],
+    )
     online: int = Field(0, description="People with the room open right now.", examples=[3])
     created_at: datetime
     unread: int = Field(
@@ -172,6 +177,25 @@ class RoomIn(BaseModel):
 
     name: RoomName
     description: Description = ""
+    kind: Literal["public", "private"] = Field(
+        "public", description="A private room's creator is its first member."
+    )
+
+
+class MemberOut(BaseModel):
+    id: int = Field(examples=[2])
+    username: str = Field(examples=["bob"])
+
+
+class DirectIn(BaseModel):
+    model_config = STRICT
+
+    usernames: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        min_length=1,
+        max_length=8,
+        description="The other people (the caller is always in it): 2–8 people in all.",
+        examples=[["bob"]],
+    )
 
 
 class RoomPatch(BaseModel):
