@@ -84,13 +84,15 @@ class Room(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # public: everyone reads it; private and direct: only its members (app.access).
     kind: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
+    # A user id without a foreign key (SQLite could add one only by copying the
+    # table, which would cascade to its messages): app.users.delete_user clears it.
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A direct room's sorted member ids ("3,7,12"): one room per set of people. Its
     # name is derived from this key with a control character no room name may hold,
     # so names stay unique and not null without ever meeting a chosen one.
-    direct_key: Mapped[str | None] = mapped_column(String(100), unique=True, nullable=True)
+    direct_key: Mapped[str | None] = mapped_column(
+        String(100), unique=True, index=True, nullable=True
+    )
 
 
 class RoomMember(Base):

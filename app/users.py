@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from starlette import status
 
 from app import announce
 from app.auth import AuthError, session_tag
 from app.backends import Broker
 from app.db import Database
-from app.models import User
+from app.models import Room, User
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,11 @@ async def delete_user(
     if by is not None and by.id == user_id:
         raise SelfLockout("You cannot remove yourself.")
     async with db.write() as session:
+        # Not a foreign key (see models.Room.created_by): a later user with a reused
+        # id must not inherit the rooms.
+        await session.execute(
+            update(Room).where(Room.created_by == user_id).values(created_by=None)
+        )
         result = await session.execute(delete(User).where(User.id == user_id))
     if not result.rowcount:  # type: ignore[attr-defined]  # a DELETE's Result is a CursorResult
         raise UserNotFound()

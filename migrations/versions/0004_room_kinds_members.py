@@ -17,21 +17,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Every room so far was open to everyone: it stays public.
-    with op.batch_alter_table("rooms", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("kind", sa.String(length=16), server_default="public", nullable=False)
-        )
-        batch_op.add_column(sa.Column("created_by", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("direct_key", sa.String(length=100), nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_rooms_created_by_users"),
-            "users",
-            ["created_by"],
-            ["id"],
-            ondelete="SET NULL",
-        )
-        batch_op.create_unique_constraint(batch_op.f("uq_rooms_direct_key"), ["direct_key"])
+    # Every room so far was open to everyone: it stays public. Plain ADD COLUMNs, not
+    # a batch: on SQLite a batch copies the table and drops the old one, and the drop
+    # would cascade to every message (messages.room_id is ON DELETE CASCADE).
+    op.add_column(
+        "rooms", sa.Column("kind", sa.String(length=16), server_default="public", nullable=False)
+    )
+    # No foreign key: SQLite can add one only by copying the table (see above).
+    # app.users.delete_user clears a removed user's rooms' created_by instead.
+    op.add_column("rooms", sa.Column("created_by", sa.Integer(), nullable=True))
+    op.add_column("rooms", sa.Column("direct_key", sa.String(length=100), nullable=True))
+    op.create_index("ix_rooms_direct_key", "rooms", ["direct_key"], unique=True)
     op.create_table(
         "room_members",
         sa.Column("room_id", sa.Integer(), nullable=False),
@@ -55,11 +51,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # On SQLite this batch copies rooms, and dropping the old table cascades to its
+    # messages unless foreign keys are off: back up before going below 0004 there.
     op.drop_index("ix_room_members_user_id", table_name="room_members")
     op.drop_table("room_members")
+    op.drop_index("ix_rooms_direct_key", table_name="rooms")
     with op.batch_alter_table("rooms", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_rooms_direct_key"), type_="unique")
-        batch_op.drop_constraint(batch_op.f("fk_rooms_created_by_users"), type_="foreignkey")
         batch_op.drop_column("direct_key")
         batch_op.drop_column("created_by")
         batch_op.drop_column("kind")
