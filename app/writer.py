@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from app.db import Database
 from app.errors import RoomNotFound
 from app.models import Message, Room, User, utcnow
+from app.search import create_index
 
 # The mapped classes' tables, typed as tables (a mapping's __table__ is typed as any
 # FromClause, which insert() and update() do not take).
@@ -46,6 +47,8 @@ class MessageWriter:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Kept in step in the same transaction as the insert.
+        self.index = create_index(db.engine.url)
         self._queue: list[Post] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -114,6 +117,7 @@ class MessageWriter:
                 insert_rows = insert(MESSAGES).values(rows)
                 returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
                 ids = {(r.room_id, r.seq): r.id for r in await conn.execute(returned)}
+                await self.index.add(conn, list(ids.values()))
         for post in saved:
             message = Message(id=ids[post.row["room_id"], post.row["seq"]], **post.row)
             message.author = post.author
