@@ -13,7 +13,7 @@ import logging
 
 from app import metrics
 from app.backends import Broker
-from app.events import LOBBY, Event
+from app.events import LOBBY, Event, user_channel
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +37,11 @@ async def close_user(broker: Broker, user_id: int, code: int) -> None:
 async def close_session(broker: Broker, tag: str, code: int) -> None:
     """Close the sockets opened with one session (by its auth.session_tag)."""
     await publish(broker, LOBBY, Event("close", f"session:{tag}", code))
+
+
+async def to_user(broker: Broker, user_id: int, event: Event) -> None:
+    """Send ``event`` to every socket of one user (their unread counts, on every tab).
+
+    A lost one is repaired by the page itself: its room list, counts included,
+    is fetched again every few seconds."""
+    await publish(broker, user_channel(user_id), event)

@@ -8,23 +8,30 @@ app.rooms and app.windows; Chat passes them on so that callers hold one object.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import announce, metrics, render, rooms
-from app.backends import Broker, Presence, RateLimiter
+from app import announce, mentions, metrics, render, rooms, unread
+from app.backends import TYPING_EVERY, Broker, Presence, RateLimiter
+from app.backends.memory import MemoryRateLimiter
 from app.db import Database
 from app.errors import ChatError, RateLimited
-from app.events import LOBBY, MEMBERS, Event, room_channel
+from app.events import LOBBY, MEMBERS, Event, activity_key, room_channel
 from app.models import MAX_CLIENT_ID, Message, Room, User
 from app.settings import Settings
 from app.windows import Update, Windows
 from app.writer import MessageWriter
 
 logger = logging.getLogger(__name__)
+
+# How long a room's new messages are gathered before the lobby hears of them (every
+# page then fetches its unread counts again, at most every 2 s): at most one event
+# per room and worker this often.
+ACTIVITY_EVERY = 0.5
 
 
 class Chat:
@@ -36,14 +43,19 @@ class Chat:
         broker: Broker,
         presence: Presence,
         limiter: RateLimiter,
+        typing: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.broker = broker
         self.presence = presence
         self.limiter = limiter
+        self.typing_limiter = typing or MemoryRateLimiter(1 / TYPING_EVERY, 1)
         self.writer = MessageWriter(db)
         self.windows = Windows(settings=settings, db=db)
+        # Rooms with new messages the lobby has not heard of yet: room -> newest seq.
+        self._activity: dict[int, int] = {}
+        self._activity_task: asyncio.Task[None] | None = None
 
     # Reads, passed on
 
@@ -114,7 +126,67 @@ class Chat:
         html = render.appended_messages([message])
         event = Event("message", html, message.seq, saved_at=saved_at)
         await self._publish(room_channel(room_id), event)
+        self._room_active(room_id, message.seq)
+        if message.mentions:
+            await self._tell_mentioned(message)
         return message
+
+    # Unread counts and typing
+
+    def _room_active(self, room_id: int, seq: int) -> None:
+        """Tell every page, soon, that the room has a new message: they fetch their
+        unread counts again. Gathered per room, so a busy room costs one lobby
+        event per ACTIVITY_EVERY instead of one per message."""
+        self._activity[room_id] = max(seq, self._activity.get(room_id, 0))
+        if self._activity_task is None:
+            self._activity_task = asyncio.create_task(self._announce_activity())
+
+    async def _announce_activity(self) -> None:
+        try:
+            await asyncio.sleep(ACTIVITY_EVERY)
+        finally:
+            self._activity_task = None
+            due, self._activity = self._activity, {}
+        for room_id, seq in due.items():
+            html = render.activity(room_id, seq)
+            await self._publish(LOBBY, Event("state", html, activity_key(room_id)))
+
+    async def _tell_mentioned(self, message: Message) -> None:
+        """Each user the message mentions gets their new counts in its room on every
+        tab, with a note their page may raise as a browser notification."""
+        async with self.db.read() as session:
+            conn = await session.connection()
+            users = await mentions.find_users(
+                conn, {name.casefold() for name in message.mentions.split()}
+            )
+        ids = [uid for uid, _ in users.values() if uid != message.author_id]
+        room = await self.room(message.room_id)
+        if not ids or room is None:
+            return
+        found = await unread.mentioned_counts(self.db, message.room_id, ids)
+        note = render.mention_note(room, message)
+        for user_id, counts in found.items():
+            html = render.unread_counts({room.id: counts}) + note
+            await announce.to_user(self.broker, user_id, Event("user", html))
+
+    async def read(self, *, room_id: int, user: User, seq: int) -> unread.Counts | None:
+        """Move the user's read position (clamped, never back) and tell their tabs."""
+        counts = await unread.mark_read(self.db, user.id, room_id, seq)
+        if counts is not None:
+            html = render.unread_counts({room_id: counts})
+            await announce.to_user(self.broker, user.id, Event("user", html))
+        return counts
+
+    async def unread_counts(self, user: User) -> dict[int, unread.Counts]:
+        return await unread.counts(self.db, user.id)
+
+    async def typing(self, *, room_id: int, user: User) -> bool:
+        """Show "NAME is typing…" to the room, at most once per TYPING_EVERY per user
+        and room across workers; never saved. Whether it went out."""
+        if await self.typing_limiter.hit(f"{user.id}:{room_id}"):
+            return False
+        await self._publish(room_channel(room_id), Event("typing", render.typing(user.username)))
+        return True
 
     async def _sent_before(self, author_id: int, client_id: str) -> Message | None:
         async with self.db.read() as session:

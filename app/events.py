@@ -5,18 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["message", "notice", "presence", "state", "close", "resync"]
+Kind = Literal["message", "notice", "presence", "state", "close", "resync", "typing", "user"]
 
 LOBBY = "lobby"
+USER_PREFIX = "user:"
 
 
 def room_channel(room_id: int) -> str:
     return f"room:{room_id}"
 
 
+def user_channel(user_id: int) -> str:
+    """Events for one user's sockets alone, on whichever worker (their unread counts)."""
+    return f"{USER_PREFIX}{user_id}"
+
+
+def activity_key(room_id: int) -> int:
+    """The lobby state key of a room's newest message seq (app.chat.Activity): below
+    every other key, as room ids are positive."""
+    return -2 - room_id
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """``message`` events carry the room's ``seq``; the others are not ordered.
+
+    ``typing`` (on a room channel) and ``user`` (on a user's channel) are shown
+    and forgotten: never saved, never resumed, outside the seq order.
 
     ``close`` carries a WebSocket close code in ``seq`` (and, in ``html``, the id
     of the one user whose sockets it closes, if it is for one); ``resync`` asks every

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterable
 
 from starlette import status
@@ -27,7 +26,7 @@ from starlette import status
 from app import metrics
 from app.backends import RECONNECTED, Broker
 from app.connection import Connection
-from app.events import LOBBY, RESYNC, Event, room_channel
+from app.events import LOBBY, RESYNC, USER_PREFIX, Event, room_channel, user_channel
 from app.frames import text_frame
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,8 @@ class Hub:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.rooms: dict[int, set[Connection]] = {}
-        self._per_user: Counter[int] = Counter()
+        # Each user's local connections; the user's channel is subscribed while any is.
+        self.users: dict[int, set[Connection]] = {}
         self._listener: asyncio.Task[None] | None = None
         # Presence gathered for the next batch: per room (None: every room, the lobby).
         self._lines: dict[int, list[str]] = {}
@@ -79,7 +79,7 @@ class Hub:
         return sum(len(conns) for conns in self.rooms.values())
 
     def sockets_of(self, user_id: int) -> int:
-        return self._per_user[user_id]
+        return len(self.users.get(user_id, ()))
 
     async def start(self) -> None:
         await self.broker.subscribe(LOBBY)
@@ -109,7 +109,11 @@ class Hub:
                 await self.broker.subscribe(room_channel(conn.room_id))
         conns.add(conn)
         metrics.CONNECTIONS.inc()
-        self._per_user[conn.user_id] += 1
+        mine = self.users.get(conn.user_id)
+        if mine is None:
+            mine = self.users[conn.user_id] = set()
+            await self.broker.subscribe(user_channel(conn.user_id))
+        mine.add(conn)
 
     async def leave(self, conn: Connection) -> None:
         conns = self.rooms.get(conn.room_id)
@@ -117,9 +121,11 @@ class Hub:
             return
         conns.discard(conn)
         metrics.CONNECTIONS.dec()
-        self._per_user[conn.user_id] -= 1
-        if not self._per_user[conn.user_id]:
-            del self._per_user[conn.user_id]
+        mine = self.users.get(conn.user_id, set())
+        mine.discard(conn)
+        if not mine:
+            self.users.pop(conn.user_id, None)
+            await self.broker.unsubscribe(user_channel(conn.user_id))
         if not conns:
             del self.rooms[conn.room_id]
             self._order.pop(conn.room_id, None)
@@ -132,6 +138,10 @@ class Hub:
             self._broadcast_local(RESYNC)
             return
         event = Event.decode(data)
+        if channel.startswith(USER_PREFIX):
+            for conn in tuple(self.users.get(int(channel[len(USER_PREFIX) :]), ())):
+                conn.offer(event)
+            return
         room_id = None if channel == LOBBY else int(channel.partition(":")[2])
         if event.kind in ("presence", "state"):
             self._gather(room_id, event)

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             broker=backends.broker,
             presence=backends.presence,
             limiter=backends.limiter,
+            typing=backends.typing,
         )
         tasks = [asyncio.create_task(access.keep_checking(hub, db, settings.socket_check_interval))]
         if backends.shared:

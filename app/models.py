@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -97,8 +98,45 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str | None] = mapped_column(String(MAX_CLIENT_ID), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The usernames the text mentions, space-separated, as app.mentions found them
+    # at save time: the fragment renders from the row alone (message_mentions is
+    # what the unread counts read).
+    mentions: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     author: Mapped[User] = relationship(lazy="joined")
+
+
+class MessageMention(Base):
+    """One user mentioned by one message; room and seq are copied from the message,
+    so a user's unread mentions per room are counted from this index alone."""
+
+    __tablename__ = "message_mentions"
+    __table_args__ = (Index("ix_message_mentions_user_room_seq", "user_id", "room_id", "seq"),)
+
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReadPosition(Base):
+    """How far a user has read a room: the highest seq they have seen there."""
+
+    __tablename__ = "read_positions"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Session(Base):

@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from app.mentions import MENTION_RE, resolve
 from app.models import Message, Room
+from app.unread import CAP, Counts
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -34,6 +36,7 @@ URL_RE = re.compile(r"""\bhttps?://[^\s<>"'`\x00-\x1f\x7f]+""", re.IGNORECASE)
 TRAILING = ".,;:!?*_~)]}"
 PAIRS = {")": "(", "]": "[", "}": "{"}
 LINK = '<a href="{href}" rel="noopener nofollow ugc" target="_blank">{text}</a>'
+MENTION = '<span class="mention" data-mention="{username}">@{text}</span>'
 
 
 def _trim_url(url: str) -> str:
@@ -46,9 +49,29 @@ def _trim_url(url: str) -> str:
     return url
 
 
-def linkify(text: str) -> Markup:
-    """Escape ``text`` and make its http(s) URLs into links; every piece is escaped,
-    so the result can only ever hold the ``<a>`` elements made here."""
+def _mentionify(text: str, mentioned: dict[str, str]) -> str:
+    """Escape ``text``, making each ``@name`` of a mentioned user a mention element."""
+    if not mentioned or "@" not in text:
+        return escape(text)
+    out: list[str] = []
+    pos = 0
+    for match in MENTION_RE.finditer(text):
+        found = resolve(match.group(1), mentioned)
+        if found is None:
+            continue
+        username, name = found
+        out.append(escape(text[pos : match.start()]))
+        out.append(MENTION.format(username=escape(username), text=escape(name)))
+        pos = match.start() + 1 + len(name)
+    out.append(escape(text[pos:]))
+    return "".join(out)
+
+
+def linkify(text: str, mentions: str = "") -> Markup:
+    """Escape ``text``, make its http(s) URLs into links and its mentions of
+    ``mentions`` (space-separated usernames) into mention elements; every piece is
+    escaped, so the result can only ever hold the elements made here."""
+    mentioned = {name.casefold(): name for name in mentions.split()}
     out: list[str] = []
     pos = 0
     for match in URL_RE.finditer(text):
@@ -59,10 +82,10 @@ def linkify(text: str) -> Markup:
             host = None
         if not host:
             continue
-        out.append(escape(text[pos : match.start()]))
+        out.append(_mentionify(text[pos : match.start()], mentioned))
         out.append(LINK.format(href=escape(url), text=escape(url)))
         pos = match.start() + len(url)
-    out.append(escape(text[pos:]))
+    out.append(_mentionify(text[pos:], mentioned))
     return Markup("".join(out))
 
 
@@ -81,13 +104,19 @@ class MessageView(NamedTuple):
     author: str
     text: str
     created_at: datetime
+    mentions: str = ""  # the usernames it mentions, space-separated
 
     @classmethod
     def of(cls, message: Message | MessageView) -> MessageView:
         if isinstance(message, MessageView):
             return message
         return cls(
-            message.id, message.seq, message.author.username, message.text, message.created_at
+            message.id,
+            message.seq,
+            message.author.username,
+            message.text,
+            message.created_at,
+            message.mentions or "",
         )
 
 
@@ -153,3 +182,29 @@ def online(counts: dict[int, int]) -> str:
 
 def error(text: str) -> str:
     return render("fragments/error.html", text=text)
+
+
+def unread_counts(counts: dict[int, Counts]) -> str:
+    """The unread and mention badges of these rooms, swapped in where they are."""
+    return render("fragments/unread.html", counts=counts, oob=True)
+
+
+def activity(room_id: int, seq: int) -> str:
+    """A room's newest message seq, for every page: theirs to fetch new counts."""
+    return render("fragments/activity.html", room_id=room_id, seq=seq, oob=True)
+
+
+def mention_note(room: Room, message: Message) -> str:
+    """What a mentioned user's page may raise as a browser notification."""
+    return render("fragments/mention_note.html", room=room, message=MessageView.of(message))
+
+
+def typing(username: str) -> str:
+    return render("fragments/typing.html", username=username)
+
+
+def badge(count: int) -> str:
+    return f"{CAP - 1}+" if count >= CAP else str(count)
+
+
+env.filters["badge"] = badge

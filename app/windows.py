@@ -19,7 +19,14 @@ MESSAGES, USERS = Message.__table__, User.__table__
 # A room's messages as the columns a message's fragment shows (render.MessageView),
 # as plain rows: ORM objects cost more to load than to render.
 ROOM_MESSAGES = (
-    select(MESSAGES.c.id, MESSAGES.c.seq, USERS.c.username, MESSAGES.c.text, MESSAGES.c.created_at)
+    select(
+        MESSAGES.c.id,
+        MESSAGES.c.seq,
+        USERS.c.username,
+        MESSAGES.c.text,
+        MESSAGES.c.created_at,
+        MESSAGES.c.mentions,
+    )
     .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
     .limit(bindparam("limit"))

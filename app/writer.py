@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import mentions
 from app.db import Database
 from app.errors import RoomNotFound
-from app.models import Message, Room, User, utcnow
+from app.models import Message, MessageMention, Room, User, utcnow
 from app.search import create_index
 
 # The mapped classes' tables, typed as tables (a mapping's __table__ is typed as any
 # FromClause, which insert() and update() do not take).
 ROOMS, MESSAGES = cast(Table, Room.__table__), cast(Table, Message.__table__)
+MENTIONS = cast(Table, MessageMention.__table__)
 # Takes n seqs for a room: the UPDATE holds the room row's lock until commit, so
 # seqs commit in order.
 TAKE_SEQS = (
@@ -24,7 +27,7 @@ TAKE_SEQS = (
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
     .returning(ROOMS.c.last_seq)
 )
-MAX_BATCH = 500  # rows in one INSERT (6 bound values each; SQLite allows 32,766)
+MAX_BATCH = 500  # rows in one INSERT (7 bound values each; SQLite allows 32,766)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class MessageWriter:
             "text": text,
             "client_id": client_id or None,
             "created_at": utcnow(),
+            "mentions": "",
         }
         post = Post(row, author, asyncio.get_running_loop().create_future())
         self._queue.append(post)
@@ -113,15 +117,51 @@ class MessageWriter:
                     post.row["seq"] = seq
                 saved += posts
             if saved:
+                mentioned = await _find_mentions(conn, saved)
                 rows = [post.row for post in saved]
                 insert_rows = insert(MESSAGES).values(rows)
                 returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
                 ids = {(r.room_id, r.seq): r.id for r in await conn.execute(returned)}
                 await self.index.add(conn, list(ids.values()))
+                if mentioned:
+                    await conn.execute(
+                        insert(MENTIONS),
+                        [
+                            {"message_id": ids[room_id, seq], "user_id": user_id}
+                            | {"room_id": room_id, "seq": seq}
+                            for room_id, seq, user_id in mentioned
+                        ],
+                    )
         for post in saved:
             message = Message(id=ids[post.row["room_id"], post.row["seq"]], **post.row)
             message.author = post.author
             _settle(post, message)
+
+
+async def _find_mentions(conn: AsyncConnection, posts: list[Post]) -> list[tuple[int, int, int]]:
+    """Fill each post's ``mentions`` with the usernames it mentions; the (room, seq,
+    user) of each mention to store. One lookup of the named users for the batch."""
+    named = [(post, mentions.candidates(post.row["text"])) for post in posts]
+    keys = {key for _, names in named for key in names}
+    if not keys:
+        return []
+    users = await mentions.find_users(conn, keys)
+    readers: dict[int, set[int]] = {}
+    for post, names in named:
+        room_id = post.row["room_id"]
+        ids = {users[key][0] for key in names if key in users}
+        readers.setdefault(room_id, set()).update(ids)
+    for room_id, ids in readers.items():
+        readers[room_id] = await mentions.can_read(conn, room_id, ids)
+    stored: list[tuple[int, int, int]] = []
+    for post, names in named:
+        row = post.row
+        found = [users[key] for key in names if key in users]
+        found = [(uid, name) for uid, name in found if uid in readers[row["room_id"]]]
+        row["mentions"] = " ".join(name for _, name in found)
+        # Mentioning oneself is shown, but is nothing unread.
+        stored += [(row["room_id"], row["seq"], uid) for uid, _ in found if uid != row["author_id"]]
+    return stored
 
 
 def _settle(post: Post, outcome: Message | Exception) -> None:

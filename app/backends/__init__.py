@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.backends.base import RECONNECTED, Broker, LoginThrottle, Presence, RateLimiter
+from app.backends.base import (
+    RECONNECTED,
+    TYPING_EVERY,
+    Broker,
+    LoginThrottle,
+    Presence,
+    RateLimiter,
+)
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -18,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECONNECTED",
+    "TYPING_EVERY",
     "Backends",
     "Broker",
     "LoginThrottle",
@@ -33,6 +41,7 @@ class Backends:
     presence: Presence
     limiter: RateLimiter
     login_throttle: LoginThrottle
+    typing: RateLimiter  # one "is typing" per user and room every TYPING_EVERY seconds
     pool: ConnectionPool | None = None
 
     @property
@@ -67,6 +76,7 @@ def create_backends(settings: Settings) -> Backends:
             presence=MemoryPresence(),
             limiter=MemoryRateLimiter(rate, burst),
             login_throttle=MemoryLoginThrottle(),
+            typing=MemoryRateLimiter(1 / TYPING_EVERY, 1),
         )
 
     from app.backends.redis import RedisLoginThrottle, RedisRateLimiter, create_pool
@@ -79,5 +89,6 @@ def create_backends(settings: Settings) -> Backends:
         presence=RedisPresence(pool, ttl=settings.presence_ttl),
         limiter=RedisRateLimiter(pool, rate, burst),
         login_throttle=RedisLoginThrottle(pool),
+        typing=RedisRateLimiter(pool, 1 / TYPING_EVERY, 1, prefix="talkroom:typing:"),
         pool=pool,
     )

@@ -15,6 +15,10 @@ RECONNECTED = ("", b"")
 # the one definition both login throttles default to.
 LOGIN_PER_ACCOUNT, LOGIN_PER_ADDRESS, LOGIN_WINDOW = 5, 30, 300.0
 
+# A user's "is typing" goes out at most once per this many seconds per room, across
+# workers: a limiter of one token per TYPING_EVERY, one deep.
+TYPING_EVERY = 2.0
+
 Change = tuple[int, str, str]  # room, "join" or "leave", username
 
 

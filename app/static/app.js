@@ -116,7 +116,7 @@
   // swap without a target as an error), and fetch the fresh room list.
   function adoptNewRooms(html) {
     var rooms = $("rooms");
-    var found = html.match(/id="online-\d+"/g);
+    var found = html.match(/id="(online|unread|activity)-\d+"/g);
     if (!rooms || !found) return;
     var missing = found.map(function (attr) { return attr.slice(4, -1); })
       .filter(function (id) { return !$(id); });
@@ -149,6 +149,7 @@
     } else if (lastSeq() !== seqBefore) {
       showPill(true);
     }
+    arrived(Number(seqBefore));
   });
 
   // A reader at the end stays there when the list gets shorter: a phone's
@@ -208,6 +209,7 @@
   });
 
   document.addEventListener("htmx:wsAfterSend", function (event) {
+    typingSentAt = 0;
     var input = event.target.querySelector("[name=message]");
     if (input) {
       input.value = "";
@@ -241,7 +243,10 @@
     counter.classList.toggle("low", show && left <= 20);
   }
   document.addEventListener("input", function (event) {
-    if (event.target.id === "message-input") updateCounter(event.target);
+    if (event.target.id !== "message-input") return;
+    updateCounter(event.target);
+    suggestMentions(event.target);
+    if (event.target.value.trim()) sayTyping();
   });
 
   // ---- Connection state --------------------------------------------------
@@ -320,13 +325,16 @@
       watchSize();
       markCurrentRoom();
       var title = $("room-title");
-      if (title) document.title = title.textContent + " · talkroom";
+      baseTitle = title ? title.textContent + " · talkroom" : "talkroom";
+      roomOpened();
       if (window.matchMedia("(min-width: 701px)").matches) {
         var input = $("message-input");
         if (input) input.focus({ preventScroll: true });
       }
     } else if (target && target.id === "rooms") {
       markCurrentRoom();
+      noteActivity(false);
+      updateTitle();
     }
   });
 
@@ -338,6 +346,291 @@
     if (target) target.focus();
   });
 
+  // ---- Frames of our own over the room's socket ---------------------------
+
+  // The ws extension keeps its socket in the element's htmx data; a frame for it
+  // goes only while it is open (a read or a typing note is worth nothing later).
+  function sendFrame(frame) {
+    var room = document.querySelector(".room[ws-connect]");
+    var data = room && room["htmx-internal-data"];
+    var wrapper = data && data.webSocket;
+    if (!wrapper || !wrapper.socket || wrapper.socket.readyState !== 1) return false;
+    wrapper.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function highestSeq() {
+    var top = 0;
+    document.querySelectorAll("#messages [data-seq]").forEach(function (el) {
+      top = Math.max(top, Number(el.getAttribute("data-seq")) || 0);
+    });
+    return top;
+  }
+
+  // ---- Unread: reading, badges, the title, the "new messages" line ---------
+
+  var baseTitle = document.title;
+  var readSent = 0;
+  var readTimer = null;
+  var seen = {}; // room id -> the newest message seq this page has heard of
+
+  function openRoomId() {
+    var id = currentRoom();
+    return id === null ? null : String(id);
+  }
+
+  // The open room is read while the tab is visible: as messages arrive, when the
+  // tab comes back, when the room opens.
+  function readSoon() {
+    if (readTimer) return;
+    readTimer = setTimeout(function () {
+      readTimer = null;
+      if (document.visibilityState !== "visible") return;
+      var seq = highestSeq();
+      if (seq > readSent && sendFrame({ read: seq })) readSent = seq;
+    }, 200);
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") readSoon();
+  });
+  document.addEventListener("htmx:wsOpen", function () { readSoon(); });
+
+  function updateTitle() {
+    var total = 0;
+    document.querySelectorAll("#rooms [data-unread]").forEach(function (el) {
+      total += Number(el.getAttribute("data-unread")) || 0;
+    });
+    document.title = (total ? "(" + total + ") " : "") + baseTitle;
+  }
+
+  // Another room (or this one, while the tab is hidden) got a message: fetch the
+  // room list again, with this user's exact counts.
+  var REFRESH_EVERY = 2000; // ms
+  var refreshTimer = null;
+  var refreshedAt = 0;
+  function noteActivity(refresh) {
+    var open = document.visibilityState === "visible" ? openRoomId() : null;
+    var moved = false;
+    document.querySelectorAll("#activity [data-seq]").forEach(function (el) {
+      var room = el.getAttribute("data-room");
+      var seq = Number(el.getAttribute("data-seq")) || 0;
+      if (seen[room] !== undefined && seq > seen[room] && room !== open) moved = true;
+      seen[room] = Math.max(seq, seen[room] || 0);
+    });
+    if (refresh && moved && !refreshTimer) {
+      // Soon, but at most once per REFRESH_EVERY: busy rooms must not make every
+      // page ask for its counts several times a second.
+      var wait = Math.max(300, refreshedAt + REFRESH_EVERY - Date.now());
+      refreshTimer = setTimeout(function () {
+        refreshTimer = null;
+        refreshedAt = Date.now();
+        if ($("rooms")) htmx.trigger($("rooms"), "refresh");
+      }, wait);
+    }
+  }
+
+  function unreadLine() {
+    var room = document.querySelector(".room[data-read]");
+    var list = messages();
+    if (!room || !list || list.querySelector(".unread-line")) return;
+    var read = Number(room.getAttribute("data-read")) || 0;
+    var me = document.body.getAttribute("data-me");
+    var first = Array.prototype.find.call(list.querySelectorAll(".msg[data-seq]"), function (el) {
+      return Number(el.getAttribute("data-seq")) > read && el.getAttribute("data-author") !== me;
+    });
+    if (!first) return;
+    var line = document.createElement("div");
+    line.className = "unread-line";
+    line.setAttribute("role", "separator");
+    line.textContent = "New messages";
+    list.insertBefore(line, first);
+  }
+
+  function roomOpened() {
+    var room = document.querySelector(".room[data-read]");
+    readSent = room ? Number(room.getAttribute("data-read")) || 0 : 0;
+    typers = {};
+    showTypers();
+    unreadLine();
+    regroup();
+    readSoon();
+    updateTitle();
+  }
+
+  // A mention in a hidden tab raises a browser notification, when allowed.
+  var noted = null;
+  function notifyMention() {
+    var note = $("mention-note");
+    var id = note && note.getAttribute("data-message");
+    if (!id || id === noted) return;
+    noted = id;
+    if (!document.hidden || !window.Notification || Notification.permission !== "granted") return;
+    var n = new Notification(note.getAttribute("data-author") + " mentioned you in #" +
+      note.getAttribute("data-room-name"), {
+      body: note.getAttribute("data-text"),
+      tag: "talkroom-mention-" + id, // one per mention, however many tabs are open
+    });
+    n.onclick = function () { window.focus(); n.close(); };
+  }
+
+  function offerNotifications() {
+    var button = $("notifications");
+    if (!button || !window.Notification) return;
+    button.hidden = Notification.permission !== "default";
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("#notifications") || !window.Notification) return;
+    Notification.requestPermission().then(offerNotifications);
+  });
+
+  // ---- Typing --------------------------------------------------------------
+
+  var TYPING_SHOWN = 5000; // ms a "typing" note lasts without another
+  var TYPING_EVERY = 2500; // ms between this page's own notes (the server allows one per 2 s)
+  var typingSentAt = 0;
+  var typers = {}; // username -> when their note expires
+  var typersTimer = null;
+
+  function sayTyping() {
+    var now = Date.now();
+    if (now - typingSentAt < TYPING_EVERY) return;
+    if (sendFrame({ typing: true })) typingSentAt = now;
+  }
+
+  function showTypers() {
+    var box = $("typing");
+    var now = Date.now();
+    var names = Object.keys(typers).filter(function (name) { return typers[name] > now; }).sort();
+    Object.keys(typers).forEach(function (name) { if (typers[name] <= now) delete typers[name]; });
+    if (box) {
+      box.textContent = names.length === 0 ? "" :
+        names.length === 1 ? names[0] + " is typing…" :
+        names.length === 2 ? names[0] + " and " + names[1] + " are typing…" :
+        "Several people are typing…";
+    }
+    if (typersTimer) clearTimeout(typersTimer);
+    typersTimer = names.length ? setTimeout(showTypers, 1000) : null;
+  }
+
+  // Typing notes land in a hidden holder; a message from someone ends theirs.
+  function arrived(seqBefore) {
+    var me = document.body.getAttribute("data-me");
+    var holder = $("typing-events");
+    if (holder) {
+      holder.querySelectorAll("[data-typing]").forEach(function (el) {
+        var name = el.getAttribute("data-typing");
+        if (name !== me) typers[name] = Date.now() + TYPING_SHOWN;
+        el.remove();
+      });
+    }
+    document.querySelectorAll("#messages .msg[data-seq]").forEach(function (el) {
+      if (Number(el.getAttribute("data-seq")) > seqBefore) delete typers[el.getAttribute("data-author")];
+    });
+    showTypers();
+    readSoon();
+    noteActivity(true);
+    updateTitle();
+    notifyMention();
+  }
+
+  // ---- @mention autocomplete -----------------------------------------------
+
+  var MENTION_AT = /(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9_.-]{0,32})$/;
+  var suggestTimer = null;
+  var asked = 0;
+
+  function mentionToken(input) {
+    var before = input.value.slice(0, input.selectionStart);
+    var match = before.match(MENTION_AT);
+    return match ? { start: before.length - match[2].length - 1, prefix: match[2] } : null;
+  }
+
+  function options() { return $("mention-options"); }
+
+  function closeOptions() {
+    var list = options();
+    var input = $("message-input");
+    if (list) { list.hidden = true; list.innerHTML = ""; }
+    if (input) input.removeAttribute("aria-activedescendant");
+  }
+
+  function chooseOption(index) {
+    var list = options();
+    var input = $("message-input");
+    if (!list || !input) return;
+    var items = list.querySelectorAll("[role=option]");
+    items.forEach(function (item, i) { item.setAttribute("aria-selected", String(i === index)); });
+    if (items[index]) input.setAttribute("aria-activedescendant", items[index].id);
+  }
+
+  function selected() {
+    var list = options();
+    var items = list ? Array.prototype.slice.call(list.querySelectorAll("[role=option]")) : [];
+    return { items: items, index: items.findIndex(function (i) { return i.getAttribute("aria-selected") === "true"; }) };
+  }
+
+  function insertMention(name) {
+    var input = $("message-input");
+    var token = input && mentionToken(input);
+    if (!token) return closeOptions();
+    var after = input.value.slice(input.selectionStart);
+    var text = "@" + name + " ";
+    input.value = input.value.slice(0, token.start) + text + after;
+    var caret = token.start + text.length;
+    input.setSelectionRange(caret, caret);
+    closeOptions();
+    updateCounter(input);
+  }
+
+  function suggestMentions(input) {
+    var token = mentionToken(input);
+    if (!token) return closeOptions();
+    if (suggestTimer) clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(function () {
+      var ask = ++asked;
+      var url = input.getAttribute("data-suggest") + "?q=" + encodeURIComponent(token.prefix);
+      fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (html) {
+          var list = options();
+          if (ask !== asked || !list || !mentionToken(input)) return;
+          list.innerHTML = html; // the server's fragment: escaped names in <li>s
+          list.hidden = !list.children.length;
+          if (!list.hidden) chooseOption(0);
+        });
+    }, 80);
+  }
+
+  // Before the Enter-sends handler: while suggestions show, the keys are theirs.
+  document.addEventListener("keydown", function (event) {
+    if (event.target.id !== "message-input" || event.isComposing) return;
+    var list = options();
+    if (!list || list.hidden) return;
+    var pick = selected();
+    if (!pick.items.length) return;
+    var n = pick.items.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      chooseOption((pick.index + (event.key === "ArrowDown" ? 1 : n - 1)) % n);
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      insertMention(pick.items[Math.max(pick.index, 0)].getAttribute("data-name"));
+    } else if (event.key === "Escape") {
+      closeOptions();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }, true);
+  document.addEventListener("mousedown", function (event) {
+    var option = event.target.closest && event.target.closest("#mention-options [role=option]");
+    if (!option) return;
+    event.preventDefault(); // keep the focus in the text box
+    insertMention(option.getAttribute("data-name"));
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target.id === "message-input") setTimeout(closeOptions, 150);
+  });
+
   // ---- Start -------------------------------------------------------------
 
   // Your own messages are set apart by one style rule keyed on your name, so
@@ -346,8 +639,10 @@
     var me = document.body.getAttribute("data-me");
     if (!me || !window.CSSStyleSheet || !document.adoptedStyleSheets) return;
     var sheet = new CSSStyleSheet();
-    sheet.replaceSync('.msg[data-author="' + CSS.escape(me) + '"] { ' +
-      "align-self: flex-end; background: var(--mine); border-color: var(--mine-line); }");
+    var name = CSS.escape(me);
+    sheet.replaceSync('.msg[data-author="' + name + '"] { ' +
+      "align-self: flex-end; background: var(--mine); border-color: var(--mine-line); }\n" +
+      '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }');
     document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
   }
 
@@ -357,6 +652,9 @@
     scrollToEnd();
     watchSize();
     markCurrentRoom();
+    noteActivity(false);
+    offerNotifications();
+    roomOpened();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);

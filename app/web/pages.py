@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app import auth
+from app import auth, mentions, unread
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.models import User
 from app.render import Window, render
@@ -185,34 +185,56 @@ async def change_password(
     return await start_login(request, user, "/account?changed=1")
 
 
-async def chat_context(chat: ChatDep, room: Any = None) -> dict[str, Any]:
-    context: dict[str, Any] = {
+async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
+    """What the room list shows: the rooms, their online counts and the user's unread."""
+    return {
         "rooms": await chat.rooms(),
         "online": await chat.online(),
+        "unread": await chat.unread_counts(user),
+        "no_counts": unread.NONE,
+    }
+
+
+async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        **await room_list_context(chat, user),
         "room": room,
         "max_length": chat.settings.max_message_length,
     }
     if room is not None:
         context["window"] = await chat.latest_window(room)
         context["members"] = await chat.presence.members(room.id)
+        # Where the "new messages" line goes when the page opens the room.
+        context["read_seq"] = context["unread"].get(room.id, unread.NONE).read_seq
     return context
 
 
 @router.get("/")
 async def home(request: Request, user: PageUser, chat: ChatDep) -> HTMLResponse:
-    return page(request, "chat.html", **await chat_context(chat))
+    return page(request, "chat.html", **await chat_context(chat, user))
 
 
 @router.get("/rooms")
 async def room_list(request: Request, user: PageUser, chat: ChatDep) -> HTMLResponse:
-    return page(
-        request, "fragments/rooms.html", rooms=await chat.rooms(), online=await chat.online()
-    )
+    return page(request, "fragments/rooms.html", **await room_list_context(chat, user))
+
+
+@router.get("/rooms/{room_id}/mentionable")
+async def mentionable(
+    request: Request,
+    user: PageUser,
+    room: RoomDep,
+    chat: ChatDep,
+    q: Annotated[str, Query(max_length=32)] = "",
+) -> HTMLResponse:
+    """The composer's ``@`` suggestions: people who can read the room, by prefix."""
+    names = await mentions.suggest(chat.db, room.id, q)
+    return page(request, "fragments/mention_options.html", names=names)
 
 
 @router.get("/rooms/{room_id}")
 async def room_page(request: Request, user: PageUser, room: RoomDep, chat: ChatDep) -> HTMLResponse:
-    context = await chat_context(chat, room)
+    context = await chat_context(chat, user, room)
     # htmx restoring history it had no snapshot of wants the whole page.
     fragment = request.headers.get("hx-request") == "true" and not request.headers.get(
         "hx-history-restore-request"

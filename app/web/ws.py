@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, WebSocket
@@ -55,14 +55,40 @@ def parse_after(value: str | None) -> int | None:
     return int(value)
 
 
-def parse_frame(text: str) -> tuple[str, str | None]:
-    """The message and optional client id of a frame, or FrameError."""
+def parse_object(text: str) -> dict[str, Any]:
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise FrameError("That frame was not JSON.") from None
     if not isinstance(data, dict):
         raise FrameError('Send a JSON object like {"message": "hi"}.')
+    return data
+
+
+def parse_frame(text: str) -> tuple[str, str | None]:
+    """The message and optional client id of a frame, or FrameError."""
+    return parse_message(parse_object(text))
+
+
+def parse_read(data: dict[str, Any]) -> int:
+    """The seq of a ``{"read": seq}`` frame; the chat clamps it to the room."""
+    seq = data["read"]
+    # orjson reads an integer past 64 bits as a float: still a (huge) seq, clamped.
+    if isinstance(seq, float) and seq.is_integer():
+        seq = int(seq)
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise FrameError('"read" must be a seq: a whole number.')
+    return seq
+
+
+def parse_typing(data: dict[str, Any]) -> bool:
+    typing = data["typing"]
+    if not isinstance(typing, bool):
+        raise FrameError('"typing" must be true or false.')
+    return typing
+
+
+def parse_message(data: dict[str, Any]) -> tuple[str, str | None]:
     message = data.get("message")
     if not isinstance(message, str):
         raise FrameError('The frame needs a "message" text.')
@@ -228,10 +254,18 @@ class Member(Listener):
             self.conn.close(status.WS_1009_MESSAGE_TOO_BIG)
             return
         try:
-            message, client_id = parse_frame(text)
-            await self.chat.post(
-                room_id=self.conn.room_id, author=self.user, text=message, client_id=client_id
-            )
+            data = parse_object(text)
+            room_id = self.conn.room_id
+            if "read" in data:
+                await self.chat.read(room_id=room_id, user=self.user, seq=parse_read(data))
+            elif "typing" in data:
+                if parse_typing(data):
+                    await self.chat.typing(room_id=room_id, user=self.user)
+            else:
+                message, client_id = parse_message(data)
+                await self.chat.post(
+                    room_id=room_id, author=self.user, text=message, client_id=client_id
+                )
         except (FrameError, ChatError) as exc:
             self.conn.offer(Event("notice", render.error(str(exc))))
         except Exception as exc:

@@ -1,7 +1,7 @@
 """search index: FTS5 on SQLite, a GIN tsvector index on PostgreSQL
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from app.search import postgres, sqlite
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

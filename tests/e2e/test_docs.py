@@ -10,7 +10,7 @@ from e2e_support import open_page, register_in_page
 from playwright.async_api import expect
 from support import Server
 
-OPERATIONS = 11
+OPERATIONS = 12
 
 
 async def test_docs_render_offline(browser, server: Server, artifacts: Path) -> None:

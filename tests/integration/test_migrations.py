@@ -73,3 +73,52 @@ def test_production_without_a_secret_refuses_to_start(tmp_path: Path, env: str) 
     result = srv.cli("migrate", check=False)
     assert result.returncode == 1
     assert "TALKROOM_SECRET_KEY" in result.stderr
+
+
+def _carry_messages(settings: Settings) -> list[object]:
+    """Migrate a database holding a Part 1 message to head; what the message became."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import alembic_config
+
+    command.upgrade(alembic_config(settings), "0002")
+
+    async def run(*statements: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            rows: list[object] = []
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                rows = list(result.all()) if result.returns_rows else rows
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 1)",
+            "INSERT INTO messages (room_id, author_id, seq, text, created_at)"
+            " VALUES (1, 1, 1, 'hi @old', CURRENT_TIMESTAMP)",
+        )
+    )
+    upgrade_database(settings)
+    return asyncio.run(
+        run(
+            "SELECT m.text, m.mentions, (SELECT count(*) FROM message_mentions),"
+            " (SELECT count(*) FROM read_positions) FROM messages m"
+        )
+    )
+
+
+def test_sqlite_migration_keeps_messages_mentioning_nobody(tmp_path: Path) -> None:
+    # Saved before mentions existed: kept as they were, with no mentions and nothing unread.
+    assert _carry_messages(Settings(data_dir=tmp_path)) == [("hi @old", "", 0, 0)]
+
+
+def test_postgres_migration_keeps_messages_mentioning_nobody(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig6_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _carry_messages(settings) == [("hi @old", "", 0, 0)]

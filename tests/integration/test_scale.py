@@ -369,3 +369,45 @@ async def test_two_deployments_on_one_redis_never_hear_each_other(tmp_path: Path
             await ws.close()
         await alice.close()
         await bob.close()
+
+
+async def test_unread_mentions_and_typing_cross_servers(trio: list[Server]) -> None:
+    """A mention sent on server A updates the badge of the user's sockets on server B
+    (their user channel); a read on B clears it on A; typing on A reaches B."""
+    a, b = trio[0], trio[1]
+    room = a.create_room("mentions-across")
+    quiet = a.create_room("mentions-elsewhere")
+    sender = await user_on(a, "ment_sender")
+    reader = await user_on(b, "ment_reader")
+    reader_on_a = tab(reader, a)
+    async with (
+        await reader.connect("/ws/lobby") as lobby_b,
+        await reader.socket(quiet) as room_b,
+        await reader_on_a.connect("/ws/lobby") as lobby_a,
+        await sender.socket(room) as typist,
+        await reader.socket(room) as watcher,
+    ):
+        lobby, in_room, other_tab = Inbox(lobby_b), Inbox(room_b), Inbox(lobby_a)
+        watching = Inbox(watcher)
+        await Inbox(typist).wait_for('id="members"')
+        await watching.wait_for('id="members"')
+        response = await sender.api(
+            "POST", f"/api/rooms/{room}/messages", json={"text": f"@{reader.username} hi"}
+        )
+        message = response.json()
+        badge = f'id="unread-{room}" data-unread="1" data-mentions="1"'
+        for inbox in (lobby, in_room, other_tab):
+            assert badge in await inbox.wait_for(f'id="unread-{room}"')
+        rooms = (await reader.client.get("/api/rooms")).json()
+        assert next(r for r in rooms if r["id"] == room)["mentions"] == 1
+        # Read on B: every tab, the one on A too, hears the badge clear.
+        await watcher.send(json.dumps({"read": message["seq"]}))
+        cleared = f'id="unread-{room}" data-unread="0" data-mentions="0"'
+        for inbox in (lobby, other_tab):
+            assert cleared in await inbox.wait_for(cleared)
+        # Typing on A reaches the reader's socket on B, once however often it is sent.
+        for _ in range(10):
+            await typist.send('{"typing": true}')
+        await watching.wait_for(f'data-typing="{sender.username}"')
+        got = await watching.drain(0.5)
+        assert not any(f'data-typing="{sender.username}"' in f for f in got)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from app import unread
 from app.rooms import create_room, delete_room
 from app.rooms import update_room as update_room_
 from app.web.api.schemas import (
@@ -14,6 +15,9 @@ from app.web.api.schemas import (
     NOT_FOUND,
     READ,
     UNAUTHENTICATED,
+    WRITE,
+    ReadIn,
+    ReadOut,
     RoomIn,
     RoomOut,
     RoomPatch,
@@ -40,13 +44,35 @@ ROOM_LINKS: dict[str, Any] = {
 
 @router.get(
     "/rooms",
-    summary="All rooms with their online counts",
+    summary="All rooms with their online counts and the caller's unread counts",
     operation_id="list_rooms",
     responses=UNAUTHENTICATED,
 )
 async def list_rooms(user: ApiUser, chat: ChatDep) -> list[RoomOut]:
     online = await chat.online()
-    return [RoomOut.of(room, online) for room in await chat.rooms()]
+    counts = await chat.unread_counts(user)
+    return [
+        RoomOut.of(room, online, counts.get(room.id, unread.NONE)) for room in await chat.rooms()
+    ]
+
+
+@router.post(
+    "/rooms/{room_id}/read",
+    summary="Move the caller's read position in a room",
+    description=(
+        "The position only moves forward and never past the room's last `seq`: any "
+        "`seq` is clamped, never refused. Every open tab of the caller updates its badges."
+    ),
+    operation_id="mark_read",
+    responses={**WRITE, **NOT_FOUND},
+)
+async def mark_read(body: ReadIn, user: ApiUser, room: RoomDep, chat: ChatDep) -> ReadOut:
+    counts = await chat.read(room_id=room.id, user=user, seq=body.seq)
+    if counts is None:  # nothing moved: say where it stands
+        counts = (await unread.counts(chat.db, user.id, [room.id])).get(room.id, unread.NONE)
+    return ReadOut(
+        room_id=room.id, seq=counts.read_seq, unread=counts.unread, mentions=counts.mentions
+    )
 
 
 @router.post(
@@ -68,7 +94,8 @@ async def create(body: RoomIn, admin: ApiAdmin, db: DbDep) -> RoomOut:
     responses={**READ, **NOT_FOUND},
 )
 async def get_room(user: ApiUser, room: RoomDep, chat: ChatDep) -> RoomOut:
-    return RoomOut.of(room, await chat.online())
+    counts = await unread.counts(chat.db, user.id, [room.id])
+    return RoomOut.of(room, await chat.online(), counts.get(room.id, unread.NONE))
 
 
 @router.patch(

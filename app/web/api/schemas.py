@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app import render
 from app.models import Message, Room, User
 from app.render import MessageView
 from app.rooms import CONTROL_CHARS
+from app.unread import CAP, NONE, Counts
 from app.web.deps import NO_SUCH_ROOM
 from app.web.limits import MAX_CLIENT_ID, MAX_DESCRIPTION, MAX_ROOM_NAME, MAX_TEXT
 
@@ -110,12 +112,43 @@ class RoomOut(BaseModel):
     description: str = Field(examples=["Talk about anything"])
     online: int = Field(0, description="People with the room open right now.", examples=[3])
     created_at: datetime
+    unread: int = Field(
+        0,
+        description=f"Messages by others after the caller's read position; counting stops "
+        f"at {CAP} (shown as {CAP - 1}+).",
+        examples=[3],
+    )
+    mentions: int = Field(
+        0,
+        description=f"Unread messages that mention the caller; counting stops at {CAP}.",
+        examples=[1],
+    )
 
     @classmethod
-    def of(cls, room: Room, online: dict[int, int]) -> RoomOut:
+    def of(cls, room: Room, online: dict[int, int], counts: Counts = NONE) -> RoomOut:
         out = cls.model_validate(room)
         out.online = online.get(room.id, 0)
+        out.unread, out.mentions = counts.unread, counts.mentions
         return out
+
+
+class ReadIn(BaseModel):
+    model_config = STRICT
+
+    seq: int = Field(
+        strict=True,
+        description="The highest seq the caller has seen in the room. The position only "
+        "moves forward: a lower one changes nothing, and one past the room's last seq "
+        "counts as its last seq.",
+        examples=[42],
+    )
+
+
+class ReadOut(BaseModel):
+    room_id: int = Field(examples=[1])
+    seq: int = Field(description="The caller's read position now.", examples=[42])
+    unread: int = Field(examples=[0])
+    mentions: int = Field(examples=[0])
 
 
 RoomName = Annotated[
@@ -158,21 +191,21 @@ class MessageOut(BaseModel):
     author: str = Field(description="The author's username.", examples=["alice"])
     text: str = Field(examples=["Hello, room!"])
     created_at: datetime
+    mentions: list[str] = Field(
+        default_factory=list,
+        description="The usernames the text mentions (`@name` of someone who can read the room).",
+        examples=[["bob"]],
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessageOut:
-        return cls(
-            id=message.id,
-            seq=message.seq,
-            room_id=message.room_id,
-            author=message.author.username,
-            text=message.text,
-            created_at=message.created_at,
-        )
+        return cls.of_row(render.MessageView.of(message), room_id=message.room_id)
 
     @classmethod
     def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
-        return cls(room_id=room_id, **row._asdict())
+        fields = row._asdict()
+        fields["mentions"] = row.mentions.split()
+        return cls(room_id=room_id, **fields)
 
 
 class MessageIn(BaseModel):
