@@ -13,6 +13,7 @@ from app import mentions
 from app.db import Database
 from app.errors import RoomNotFound
 from app.models import Message, MessageMention, Room, User, utcnow
+from app.search import create_index
 
 # The mapped classes' tables, typed as tables (a mapping's __table__ is typed as any
 # FromClause, which insert() and update() do not take).
@@ -49,6 +50,8 @@ class MessageWriter:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Kept in step in the same transaction as the insert.
+        self.index = create_index(db.engine.url)
         self._queue: list[Post] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -119,6 +122,7 @@ class MessageWriter:
                 insert_rows = insert(MESSAGES).values(rows)
                 returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
                 ids = {(r.room_id, r.seq): r.id for r in await conn.execute(returned)}
+                await self.index.add(conn, list(ids.values()))
                 if mentioned:
                     await conn.execute(
                         insert(MENTIONS),

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import create_engine
 from app.models import Base
+from app.search import not_search_index
 from app.settings import Settings
 
 config = context.config
@@ -29,6 +30,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         connection=connection,
         url=url,
         target_metadata=target_metadata,
+        include_name=not_search_index,  # migration 0007 makes the search index
         # SQLite cannot ALTER most things in place; batch mode copies the table.
         render_as_batch=True,
         compare_type=True,

@@ -12,6 +12,7 @@ from support import postgres_url
 
 from app.db import create_engine, upgrade_database
 from app.models import Base
+from app.search import not_search_index
 from app.settings import Settings
 
 
@@ -19,7 +20,9 @@ async def schema_diff(settings: Settings) -> list[object]:
     engine = create_engine(settings)
 
     def diff(connection: object) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})  # type: ignore[arg-type]
+        # The search index's structures (app.search) are not mapped tables.
+        opts = {"compare_type": True, "include_name": not_search_index}
+        context = MigrationContext.configure(connection, opts=opts)  # type: ignore[arg-type]
         return compare_metadata(context, Base.metadata)
 
     async with engine.connect() as connection:

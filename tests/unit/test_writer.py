@@ -32,7 +32,7 @@ def inserts(db: Database) -> list[int]:
     counts: list[int] = []
 
     def seen(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.startswith("INSERT INTO messages"):
+        if statement.startswith("INSERT INTO messages "):  # not messages_fts
             counts.append(statement.count("?, ?, ?, ?, ?, ?"))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
