@@ -32,5 +32,10 @@ class UserNotFound(ChatError):
         super().__init__(f"There is no user named {name!r}." if name else "There is no such user.")
 
 
+class Conflict(ChatError):
+    """The request is well formed but cannot apply to the thing as it is now (409):
+    a schema cannot say which rooms are private or who the caller is."""
+
+
 class NotAllowed(ChatError):
     """The caller can see the room but may not do this to it."""

@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from starlette import status
 
 from app import access, announce, render
+from app.auth import USERNAME_RE
 from app.backends import Broker
 from app.db import Database
-from app.errors import ChatError, NotAllowed, RoomExists, RoomNotFound, UserNotFound
+from app.errors import ChatError, Conflict, NotAllowed, RoomExists, RoomNotFound, UserNotFound
 from app.events import Event, room_channel
 from app.models import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, Room, RoomMember, User, utcnow
 
@@ -150,7 +151,7 @@ def may_manage(room: Room, user: User) -> bool:
 async def add_member(db: Database, broker: Broker, room: Room, user_id: int, *, by: User) -> bool:
     """Make the user a member of a private room; True if they were not one already."""
     if room.kind != access.PRIVATE:
-        raise ChatError("Only a private room has members to add.")
+        raise Conflict("Only a private room has members to add.")
     if not may_manage(room, by):
         raise NotAllowed("Only the room's creator or an admin can add members.")
     async with db.write() as session:
@@ -170,7 +171,7 @@ async def remove_member(
     leaving): their sockets in it close at once on every worker, and the room leaves
     their sidebar."""
     if room.kind != access.PRIVATE:
-        raise ChatError("Only a private room has members to remove.")
+        raise Conflict("Only a private room has members to remove.")
     if by.id != user_id and not may_manage(room, by):
         raise NotAllowed("Only the room's creator or an admin can remove members.")
     async with db.write() as session:
@@ -216,16 +217,18 @@ async def find_or_create_direct(
     """The direct room of exactly the caller and these people, and whether it is new."""
     keys = [name.strip().casefold() for name in usernames]
     if len(set(keys)) != len(keys):
-        raise ChatError("Each person can be named once.")
+        raise Conflict("Each person can be named once.")
     keys = [key for key in keys if key != caller.username_key]
     if not keys:
-        raise ChatError("Name at least one other person.")
+        raise Conflict("Name at least one other person.")
     if len(keys) + 1 > MAX_DIRECT:
         raise ChatError(f"A direct conversation has at most {MAX_DIRECT} people, you included.")
+    # A name no account can have (a NUL would even fail on PostgreSQL) is not looked up.
+    lookup = [n.strip().casefold() for n in usernames if USERNAME_RE.fullmatch(n.strip())]
     async with db.read() as session:
         found = {
             u.username_key: u
-            for u in await session.scalars(select(User).where(User.username_key.in_(keys)))
+            for u in await session.scalars(select(User).where(User.username_key.in_(lookup)))
         }
     for key, name in zip(
         keys, [n for n in usernames if n.strip().casefold() != caller.username_key], strict=True

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from app import users
 from app.auth import AuthError
 from app.db import unavailable
-from app.errors import ChatError, NotAllowed, RateLimited, RoomExists, RoomNotFound
+from app.errors import ChatError, Conflict, NotAllowed, RateLimited, RoomExists, RoomNotFound
 from app.errors import UserNotFound as NoSuchUser
 from app.web.deps import NO_SUCH_ROOM, LoginRequired
 from app.web.pages import page
@@ -44,6 +44,7 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (users.UserNotFound, 404),
     (RoomExists, 409),
     (users.SelfLockout, 409),
+    (Conflict, 409),
     (RateLimited, 429),
 )
 

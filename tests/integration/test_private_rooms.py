@@ -143,10 +143,10 @@ async def test_direct_rooms_are_found_again_by_their_people_and_bad_input_is_4xx
         [alice.username, bob.username, carol.username]
     )
     bad = {
-        "yourself only": ([alice.username], 422),
+        "yourself only": ([alice.username], 409),
         "nine people": ([f"x{i}" for i in range(8)], 422),
         "unknown name": (["nobody-here-at-all"], 404),
-        "duplicates": ([bob.username, bob.username], 422),
+        "duplicates": ([bob.username, bob.username], 409),
         "empty": ([], 422),
     }
     for why, (names, status) in bad.items():

@@ -116,7 +116,8 @@ def test_fuzz_as_a_plain_user_with_cookie_and_csrf(fuzzed: Server, tmp_path: Pat
 def test_fuzz_as_an_admin_with_a_token(fuzzed: Server, tmp_path: Path) -> None:
     token = fuzzed.cli("token", "boss").stdout.strip().splitlines()[-1]
     report = fuzz(fuzzed, tmp_path, {"bearerToken": {"bearer": token}})
-    assert "No issues found" in report, report[-8000:]
+    # Warnings (operations that only ever met unknown ids) are allowed; failures are not.
+    assert re.search(r"(\d+) generated, \1 passed", report), report[-8000:]
     # The stateful phase really followed links from a created room.
     assert re.search(r"API Links:\s+[1-9]\d* covered", report), report[-8000:]
     assert_no_server_errors(fuzzed)

@@ -11,9 +11,11 @@ from app.rooms import create_room, delete_room
 from app.rooms import update_room as update_room_
 from app.web.api.schemas import (
     ADMIN_WRITE,
+    DIRECT_CONFLICT,
     INVALID,
     NAME_TAKEN,
     NOT_FOUND,
+    NOT_PRIVATE,
     READ,
     UNAUTHENTICATED,
     USER_NOT_FOUND,
@@ -122,7 +124,7 @@ MEMBER_WRITE = {
     operation_id="add_member",
     status_code=204,
     response_class=Response,
-    responses={**MEMBER_WRITE, **USER_NOT_FOUND},
+    responses={**MEMBER_WRITE, **USER_NOT_FOUND, **NOT_PRIVATE},
 )
 async def add_member(user_id: UserId, user: ApiUser, room: ManagedRoomDep, chat: ChatDep) -> None:
     await rooms.add_member(chat.db, chat.broker, room, user_id, by=user)
@@ -135,7 +137,7 @@ async def add_member(user_id: UserId, user: ApiUser, room: ManagedRoomDep, chat:
     operation_id="remove_member",
     status_code=204,
     response_class=Response,
-    responses={**MEMBER_WRITE, **USER_NOT_FOUND},
+    responses={**MEMBER_WRITE, **USER_NOT_FOUND, **NOT_PRIVATE},
 )
 async def remove_member(
     user_id: UserId, user: ApiUser, room: ManagedRoomDep, chat: ChatDep
@@ -153,6 +155,7 @@ async def remove_member(
     responses={
         **WRITE,
         **INVALID,
+        **DIRECT_CONFLICT,
         404: problem_of("No user has one of those names."),
         200: {"model": RoomOut, "description": "It existed already."},
     },

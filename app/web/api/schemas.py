@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import render
+from app.auth import USERNAME_RE
 from app.models import Message, Room, User
 from app.render import MessageView
-from app.rooms import CONTROL_CHARS
+from app.rooms import CONTROL_CHARS, MAX_DIRECT
 from app.unread import CAP, NONE, Counts
 from app.web.deps import NO_SUCH_ROOM
 from app.web.limits import MAX_CLIENT_ID, MAX_DESCRIPTION, MAX_ROOM_NAME, MAX_TEXT
@@ -69,6 +70,10 @@ ADMIN_WRITE: Responses = {
 NOT_FOUND: Responses = {404: problem("There is no room with that id.")}
 USER_NOT_FOUND: Responses = {404: problem("There is no user with that id.")}
 NAME_TAKEN: Responses = {409: problem("Another room has that name.")}
+NOT_PRIVATE: Responses = {409: problem("The room is not private: it has no members to change.")}
+DIRECT_CONFLICT: Responses = {
+    409: problem("The names repeat someone (case does not matter), or name only the caller.")
+}
 SELF_LOCKOUT: Responses = {409: problem("An admin cannot demote or remove themselves.")}
 TOO_FAST: Responses = {
     429: problem(
@@ -190,9 +195,9 @@ class MemberOut(BaseModel):
 class DirectIn(BaseModel):
     model_config = STRICT
 
-    usernames: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+    usernames: list[Annotated[str, Field(pattern=USERNAME_RE.pattern)]] = Field(
         min_length=1,
-        max_length=8,
+        max_length=MAX_DIRECT - 1,
         description="The other people (the caller is always in it): 2–8 people in all.",
         examples=[["bob"]],
     )
