@@ -14,7 +14,7 @@ async def test_mentions_unread_badges_and_typing_in_two_tabs(
 ) -> None:
     main = server.create_room(f"main-{unique}")
     side = server.create_room(f"side-{unique}")
-    bob_name = f"bob_{unique}"
+    bob_name = f"mbob_{unique}"  # a prefix no other test's user has
     tab1, watch1 = await new_page(browser, server, bob_name)
     tab2 = await tab1.context.new_page()  # the same browser: the same session
     await tab2.goto("/")
@@ -25,7 +25,7 @@ async def test_mentions_unread_badges_and_typing_in_two_tabs(
     # Autocomplete, keyboard only: "@bo" offers bob; Escape closes, arrows move, Tab takes.
     box = alice.locator("#message-input")
     await box.fill("")
-    await box.press_sequentially("hey @bob_")
+    await box.press_sequentially("hey @mbob_")
     options = alice.locator("#mention-options [role=option]")
     await expect(options.first).to_have_text(bob_name)
     await box.press("Escape")
