@@ -19,7 +19,7 @@ from passlib.context import CryptContext
 from sqlalchemy import delete, select, update
 
 from app.db import Database
-from app.models import Session, User, utcnow
+from app.models import MAX_ADDRESS, MAX_USER_AGENT, Session, User, utcnow
 from app.settings import Settings
 
 SESSION_COOKIE = "talkroom_session"
@@ -163,7 +163,9 @@ async def authenticate(
     return None
 
 
-async def start_session(db: Database, settings: Settings, user: User) -> str:
+async def start_session(
+    db: Database, settings: Settings, user: User, *, user_agent: str = "", address: str = ""
+) -> str:
     """A fresh session id at every login, so a planted id never becomes a login."""
     session_id = new_token()
     now = utcnow()
@@ -175,9 +177,37 @@ async def start_session(db: Database, settings: Settings, user: User) -> str:
                 created_at=now,
                 last_seen=now,
                 expires_at=now + timedelta(seconds=settings.session_max_age),
+                # Whatever the browser sent, cut to fit and without NULs (PostgreSQL
+                # refuses them in text); it is only ever shown back, escaped.
+                user_agent=user_agent.replace("\x00", "")[:MAX_USER_AGENT],
+                address=address[:MAX_ADDRESS],
             )
         )
     return session_id
+
+
+async def user_sessions(db: Database, user_id: int) -> list[Session]:
+    """The user's live sessions, most recently used first."""
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(Session)
+            .where(Session.user_id == user_id, Session.expires_at > utcnow())
+            .order_by(Session.last_seen.desc())
+        )
+        return list(rows)
+
+
+async def end_sessions(db: Database, user_id: int, session_ids: list[str]) -> list[str]:
+    """End these sessions of the user (another user's ids are ignored); the ids ended."""
+    if not session_ids:
+        return []
+    async with db.write() as session:
+        ended = await session.scalars(
+            delete(Session)
+            .where(Session.user_id == user_id, Session.id.in_(session_ids))
+            .returning(Session.id)
+        )
+        return list(ended)
 
 
 def session_tag(session_id: str) -> str:

@@ -27,6 +27,9 @@ MAX_ID = 2**31 - 1
 MAX_ROOM_NAME = 64
 MAX_DESCRIPTION = 500
 MAX_CLIENT_ID = 64
+# What a session keeps of the browser that logged in, for the account page's list.
+MAX_USER_AGENT = 300
+MAX_ADDRESS = 64
 
 
 def utcnow() -> datetime:
@@ -172,6 +175,8 @@ class Session(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(MAX_USER_AGENT), default="", server_default="")
+    address: Mapped[str] = mapped_column(String(MAX_ADDRESS), default="", server_default="")
 
     user: Mapped[User] = relationship(lazy="joined")
 

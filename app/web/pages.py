@@ -14,7 +14,7 @@ from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.errors import ChatError
 from app.models import User
 from app.render import Window, render
-from app.users import close_session_sockets, close_sockets
+from app.users import close_session_sockets
 from app.web.deps import (
     ChatDep,
     DbDep,
@@ -78,7 +78,13 @@ async def start_login(request: Request, user: User, target: str) -> RedirectResp
     old = session_id(request)
     if old:
         await auth.end_session(state.db, old)
-    new = await auth.start_session(state.db, state.settings, user)
+    new = await auth.start_session(
+        state.db,
+        state.settings,
+        user,
+        user_agent=request.headers.get("user-agent", ""),
+        address=request.client.host if request.client else "",
+    )
     response = RedirectResponse(target, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, state.signer.session_cookie(new))
     return response
@@ -149,43 +155,6 @@ async def logout(request: Request, db: DbDep) -> RedirectResponse:
     # Deleting a __Host- cookie takes the same Secure flag and path that set it.
     set_cookie(request, response, SESSION_COOKIE, "", max_age=0)
     return response
-
-
-@router.get("/account")
-async def account_page(request: Request, user: PageUser, changed: bool = False) -> HTMLResponse:
-    notice = "Password changed. Every other session was logged out." if changed else None
-    return page(request, "account.html", error=None, notice=notice)
-
-
-@router.post("/account/password")
-async def change_password(
-    request: Request,
-    user: PageUser,
-    db: DbDep,
-    passwords: PasswordsDep,
-    current_password: FormStr,
-    new_password: FormStr,
-) -> Response:
-    """A new password ends every session of the user, this one included, and closes
-    their sockets; this browser gets a fresh session so it stays logged in."""
-    throttle = request.app.state.login_throttle
-    account = user.username_key
-    address = request.client.host if request.client else "?"
-    wait = await throttle.retry_after(account=account, address=address)
-    if wait:
-        # Guessing the current password from a stolen session is guessing a login.
-        error = f"Too many wrong passwords; try again in {int(wait) + 1} s."
-        response = page(request, "account.html", 429, error=error, notice=None)
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
-    try:
-        await auth.change_password(db, passwords, user, current=current_password, new=new_password)
-    except AuthError as exc:
-        if isinstance(exc, auth.WrongPassword):
-            await throttle.failed(account=account, address=address)
-        return page(request, "account.html", 400, error=str(exc), notice=None)
-    await close_sockets(request.app.state.hub.broker, user.id)
-    return await start_login(request, user, "/account?changed=1")
 
 
 async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from support import Server, postgres_url, running_server
 # unique constraints, integer and text types it refuses). The rest would only
 # repeat the same HTTP paths at twice the cost.
 ON_BOTH = {
+    "test_account_sessions",
     "test_accounts",
     "test_api",
     "test_hardening_input",

@@ -58,8 +58,8 @@ async def test_a_password_change_ends_every_session_and_closes_their_sockets(
     assert await me_status(server, laptop.client.cookies) == 200  # nothing changed yet
 
     changed = await change_password(alice, PASSWORD, NEW_PASSWORD)
-    assert changed.status_code == 303 and changed.headers["location"] == "/account?changed=1"
-    assert "Password changed" in (await alice.client.get("/account?changed=1")).text
+    assert changed.status_code == 303 and changed.headers["location"] == "/account?done=password"
+    assert "Password changed" in (await alice.client.get("/account?done=password")).text
     assert await me_status(server, alice.client.cookies) == 200  # a fresh session here
     assert await me_status(server, laptop.client.cookies) == 401  # the other device is out
     assert await me_status(server, stolen) == 401  # and so is a copy of the old cookie
