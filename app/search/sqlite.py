@@ -8,9 +8,13 @@ edit and delete tells it, in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Integer, Select, bindparam, column, table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.models import Message
+from app.search.query import Parsed, to_fts5
 
 TABLE = "messages_fts"
 # remove_diacritics 2: "café" and "cafe" are one token; unicode61 folds case.
@@ -33,6 +37,8 @@ ADD = text(
 # An external-content delete must be given the text that was indexed.
 FORGET = text(f"INSERT INTO {TABLE}({TABLE}, rowid, text) VALUES('delete', :id, :old)")
 ADD_ONE = text(f"INSERT INTO {TABLE}(rowid, text) SELECT id, text FROM messages WHERE id = :id")
+FTS = table(TABLE, column("rowid", Integer))
+MESSAGES = Message.__table__
 
 
 class SqliteIndex:
@@ -46,3 +52,14 @@ class SqliteIndex:
 
     async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
         await conn.execute(FORGET, {"id": message_id, "old": old_text})
+
+    def matching(self, query: Select[Any], parsed: Parsed, before: int | None) -> Select[Any]:
+        # Driven from the FTS table: FTS5 walks a term's rowids in either order and
+        # takes the rowid bound and the ORDER BY itself, so a page of a common word
+        # stops after ``limit`` rows instead of sorting every hit.
+        query = (
+            query.join(FTS, FTS.c.rowid == MESSAGES.c.id)
+            .where(text(f"{TABLE} MATCH :match").bindparams(match=to_fts5(parsed)))
+            .order_by(FTS.c.rowid.desc())
+        )
+        return query if before is None else query.where(FTS.c.rowid < before)

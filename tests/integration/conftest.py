@@ -14,6 +14,8 @@ ON_BOTH = {
     "test_api",
     "test_hardening_input",
     "test_private_rooms",
+    "test_search",
+    "test_search_index",
     "test_tokens",
     "test_websocket",
 }

@@ -1,0 +1,85 @@
+"""search: accent folding on PostgreSQL (unaccent), and resumable reindexing
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+logger = logging.getLogger("alembic.runtime.migration")
+
+# Spelled out here, not imported: a migration must keep doing what it did when it
+# was written. app.search.postgres.DOCUMENT must stay the same expression.
+FUNCTION = (
+    "CREATE OR REPLACE FUNCTION talkroom_unaccent(text) RETURNS text "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$ SELECT {body} $$"
+)
+OLD_INDEX = "CREATE INDEX ix_messages_search ON messages USING gin (to_tsvector('simple', text))"
+NEW_INDEX = (
+    "CREATE INDEX ix_messages_search ON messages "
+    "USING gin (to_tsvector('simple', translate(talkroom_unaccent(text), '<>', '  ')))"
+)
+
+
+def _unaccent_schema() -> str | None:
+    """The schema of the unaccent extension, installing it if we may; None if not.
+
+    unaccent is a trusted extension (PostgreSQL 13+): a database owner may install
+    it without being a superuser. Where it is missing or refused, search still works,
+    without folding accents."""
+    bind = op.get_bind()
+    available = bind.scalar(
+        sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent'")
+    )
+    if available:
+        try:
+            with bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS unaccent"))
+        except sa.exc.DBAPIError as exc:
+            logger.warning("Cannot install the unaccent extension (%s).", exc.orig)
+    schema = bind.scalar(
+        sa.text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'unaccent'"
+        )
+    )
+    if schema is None:
+        logger.warning("Search on PostgreSQL will not fold accents: no unaccent extension.")
+    return schema
+
+
+def upgrade() -> None:
+    op.create_table(
+        "search_reindex",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("upto", sa.BigInteger(), nullable=False),
+        sa.Column("done", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_search_reindex")),
+    )
+    if op.get_bind().dialect.name == "sqlite":
+        return  # FTS5's unicode61 tokenizer folds accents already (remove_diacritics 2)
+    schema = _unaccent_schema()
+    # The dictionary is named, with its schema: an IMMUTABLE function must not depend
+    # on the search_path it is called with.
+    body = f'"{schema}".unaccent(\'"{schema}".unaccent\'::regdictionary, $1)' if schema else "$1"
+    op.execute(FUNCTION.format(body=body))
+    op.execute("DROP INDEX IF EXISTS ix_messages_search")
+    op.execute(NEW_INDEX)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("DROP INDEX IF EXISTS ix_messages_search")
+        op.execute(OLD_INDEX)
+        op.execute("DROP FUNCTION IF EXISTS talkroom_unaccent(text)")
+    op.drop_table("search_reindex")
