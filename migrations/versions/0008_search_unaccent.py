@@ -30,6 +30,16 @@ NEW_INDEX = (
     "USING gin (to_tsvector('simple', translate(talkroom_unaccent(text), '<>', '  ')))"
 )
 
+FORGET = (
+    "BEGIN INSERT INTO messages_fts(messages_fts, rowid, text) "
+    "VALUES('delete', old.id, old.text); END"
+)
+TRIGGER_0007 = f"CREATE TRIGGER messages_fts_forget AFTER DELETE ON messages {FORGET}"
+GUARDED_TRIGGER = (
+    "CREATE TRIGGER messages_fts_forget AFTER DELETE ON messages WHEN NOT EXISTS "
+    f"(SELECT 1 FROM search_reindex r WHERE old.id > r.done AND old.id <= r.upto) {FORGET}"
+)
+
 
 def _unaccent_schema() -> str | None:
     """The schema of the unaccent extension, installing it if we may; None if not.
@@ -67,7 +77,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_search_reindex")),
     )
     if op.get_bind().dialect.name == "sqlite":
-        return  # FTS5's unicode61 tokenizer folds accents already (remove_diacritics 2)
+        # FTS5's unicode61 tokenizer folds accents already (remove_diacritics 2). The
+        # trigger leaves the rows a reindex has yet to index to it.
+        op.execute("DROP TRIGGER IF EXISTS messages_fts_forget")
+        op.execute(GUARDED_TRIGGER)
+        return
     schema = _unaccent_schema()
     # The dictionary is named, with its schema: an IMMUTABLE function must not depend
     # on the search_path it is called with.
@@ -78,7 +92,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS messages_fts_forget")
+        op.execute(TRIGGER_0007)
+    else:
         op.execute("DROP INDEX IF EXISTS ix_messages_search")
         op.execute(OLD_INDEX)
         op.execute("DROP FUNCTION IF EXISTS talkroom_unaccent(text)")

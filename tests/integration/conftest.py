@@ -16,6 +16,7 @@ ON_BOTH = {
     "test_private_rooms",
     "test_search",
     "test_search_index",
+    "test_search_reindex",
     "test_tokens",
     "test_websocket",
 }
