@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.search.query import Parsed
 
@@ -24,6 +24,10 @@ class SearchIndex(Protocol):
 
     async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
         """Take a message out of the index (a delete)."""
+
+    async def expand(self, session: AsyncSession, parsed: Parsed) -> None:
+        """Fill ``parsed.expansions`` where this index answers exact terms faster
+        than prefixes (or do nothing)."""
 
     def matching(self, query: Select[Any], parsed: Parsed, before: int | None) -> Select[Any]:
         """``query`` (a select from messages) narrowed to the messages whose text

@@ -87,9 +87,10 @@ async def search(
         query = query.order_by(MESSAGES.c.id.desc())
         if before is not None:
             query = query.where(MESSAGES.c.id < before)
-    else:
-        query = index.matching(query, parsed, before)
     async with db.read() as session:
+        if not parsed.empty:
+            await index.expand(session, parsed)
+            query = index.matching(query, parsed, before)
         rows = (await session.execute(query)).all()
     directs = [Room(id=row.room_id) for row in rows if row.kind == access.DIRECT]
     names = await rooms.direct_names(db, directs, user)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models import Message
 from app.search.query import Parsed, to_tsquery
@@ -46,6 +46,9 @@ class PostgresIndex:
 
     async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
         return None
+
+    async def expand(self, session: AsyncSession, parsed: Parsed) -> None:
+        return None  # a GIN prefix match reads only the matching entries
 
     def matching(self, query: Select[Any], parsed: Parsed, before: int | None) -> Select[Any]:
         # "text" is messages.text here: every other table joined has no such column.

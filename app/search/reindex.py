@@ -87,6 +87,10 @@ async def _sqlite(db: Database, progress: Progress, *, batch: int, restart: bool
                 await session.execute(BATCH_END, {"done": done, "upto": upto, "batch": batch})
             ).one()
             if not rows:
+                # Every term indexed, as FTS5 itself cut them (the writer's own
+                # list may miss one its tokenizer reads otherwise).
+                await session.execute(text(sqlite.VOCABULARY))
+                await session.execute(text(sqlite.TERMS_FROM_VOCABULARY))
                 await session.execute(text("DELETE FROM search_reindex"))
                 break
             await session.execute(ADD_BATCH, {"done": done, "end": end})

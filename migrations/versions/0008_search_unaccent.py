@@ -1,4 +1,5 @@
-"""search: accent folding on PostgreSQL (unaccent), and resumable reindexing
+"""search: accent folding on PostgreSQL (unaccent), resumable reindexing, and the
+list of FTS5's terms on SQLite (prefixes searched as the terms they begin)
 
 Revision ID: 0008
 Revises: 0007
@@ -81,6 +82,13 @@ def upgrade() -> None:
         # trigger leaves the rows a reindex has yet to index to it.
         op.execute("DROP TRIGGER IF EXISTS messages_fts_forget")
         op.execute(GUARDED_TRIGGER)
+        # The terms FTS5 has indexed (app.search.sqlite.TERMS), from its vocabulary.
+        op.execute("CREATE TABLE messages_fts_terms (term TEXT PRIMARY KEY) WITHOUT ROWID")
+        op.execute(
+            "CREATE VIRTUAL TABLE temp.messages_fts_vocab USING fts5vocab(main, messages_fts, row)"
+        )
+        op.execute("INSERT INTO messages_fts_terms(term) SELECT term FROM temp.messages_fts_vocab")
+        op.execute("DROP TABLE temp.messages_fts_vocab")
         return
     schema = _unaccent_schema()
     # The dictionary is named, with its schema: an IMMUTABLE function must not depend
@@ -95,6 +103,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS messages_fts_forget")
         op.execute(TRIGGER_0007)
+        op.execute("DROP TABLE messages_fts_terms")
     else:
         op.execute("DROP INDEX IF EXISTS ix_messages_search")
         op.execute(OLD_INDEX)

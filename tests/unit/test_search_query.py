@@ -48,3 +48,13 @@ def test_a_long_message_is_cut_around_its_first_match() -> None:
     marked = str(snippet(text, parse("need")))
     assert marked.startswith("…") and marked.endswith("…") and "<mark>needle</mark>" in marked
     assert len(marked) < 250
+
+
+def test_a_listed_prefix_becomes_its_exact_terms() -> None:
+    p = parse('caf "big cat"')
+    p.expansions["caf"] = ["cafe", "cafeteria"]
+    assert to_fts5(p) == '("caf" OR "cafe" OR "cafeteria") AND "big cat"'
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+    db.execute("INSERT INTO t VALUES ('the big cat at the Café')")
+    assert db.execute("SELECT count(*) FROM t WHERE t MATCH ?", (to_fts5(p),)).fetchone() == (1,)
