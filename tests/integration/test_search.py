@@ -6,8 +6,10 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from urllib.parse import quote
 
 from support import Browser, Server
+from test_hardening_input import VECTORS, assert_inert
 from test_private_rooms import private_world
 
 # FTS5 and tsquery syntax, and the hostile strings of Part 1, as queries.
@@ -162,3 +164,25 @@ async def test_a_query_over_1000_characters_is_refused(server: Server, make_user
         assert (await anonymous.client.get("/api/search", params={"q": "a"})).status_code == 401
     finally:
         await anonymous.close()
+
+
+async def test_part_1_hostile_strings_as_queries_and_in_hits_stay_inert(
+    server: Server, make_user, room: int
+) -> None:
+    alice = await make_user()
+    key = word()
+    for name, vector in VECTORS.items():
+        if name not in ("nul-byte", "lone-surrogate"):  # refused as messages (422)
+            await post(alice, room, f"{vector} {key}")
+    page = await alice.client.get("/search", params={"q": key})
+    assert page.status_code == 200
+    assert_inert(page.text, None)
+    assert page.text.count('class="hit"') == len(VECTORS) - 2
+    for name, vector in VECTORS.items():
+        # Sent as the raw bytes a browser would: a lone surrogate is invalid UTF-8.
+        raw = quote(vector.encode("utf-8", "surrogatepass"))
+        api = await alice.api("GET", f"/api/search?q={raw}")
+        assert api.status_code == (422 if name == "nul-byte" else 200), (name, api.text)
+        shown = await alice.client.get(f"/search?q={raw}")
+        assert shown.status_code == 200, (name, shown.status_code)
+        assert_inert(shown.text, None)
