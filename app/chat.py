@@ -22,6 +22,7 @@ from app.db import Database
 from app.errors import ChatError, RateLimited
 from app.events import LOBBY, MEMBERS, Event, activity_key, room_channel
 from app.models import MAX_CLIENT_ID, Message, Room, User
+from app.search import find
 from app.settings import Settings
 from app.windows import Update, Windows
 from app.writer import MessageWriter
@@ -78,6 +79,26 @@ class Chat:
         self, room_id: int, *, before: int | None = None, limit: int = 50
     ) -> list[render.MessageView]:
         return await self.windows.window(room_id, before=before, limit=limit)
+
+    async def newer(self, room_id: int, *, after: int, limit: int) -> list[render.MessageView]:
+        return await self.windows.newer(room_id, after=after, limit=limit)
+
+    async def around(self, room_id: int, seq: int) -> render.Window | None:
+        return await self.windows.around(room_id, seq, limit=self.settings.history_page)
+
+    async def search(
+        self,
+        user: User,
+        text: str,
+        *,
+        room_id: int | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[find.Hit]:
+        """Messages matching ``text`` in the rooms ``user`` can read, newest first."""
+        return await find.search(
+            self.db, self.writer.index, user, text, room_id=room_id, before=before, limit=limit
+        )
 
     async def latest_window(self, room: Room) -> render.Window:
         return await self.windows.latest_window(room)

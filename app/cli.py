@@ -24,6 +24,7 @@ from app.cli_admin import (
     token,
     users,
 )
+from app.cli_search import reindex
 from app.settings import Settings, SettingsError
 
 logger = logging.getLogger("talkroom")
@@ -174,6 +175,13 @@ def parser() -> argparse.ArgumentParser:
     action.add_argument("--list", action="store_true", help="list the user's tokens")
     action.add_argument("--revoke", type=int, metavar="ID", help="revoke one of them")
     p.set_defaults(func=token)
+
+    p = commands.add_parser(
+        "reindex", help="rebuild the search index (resumes an interrupted run on SQLite)"
+    )
+    p.add_argument("--batch", type=int, default=5000, help="messages per transaction (SQLite)")
+    p.add_argument("--restart", action="store_true", help="start over, not where it stopped")
+    p.set_defaults(func=reindex)
     return root
 
 

@@ -195,3 +195,16 @@ class ApiToken(Base):
     last_used: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class SearchReindex(Base):
+    """Where a ``talkroom reindex`` got to, so an interrupted one resumes (one row).
+
+    It indexes the messages with ids in (done, upto]; messages saved after it began
+    (ids above upto) are indexed by the writer as usual."""
+
+    __tablename__ = "search_reindex"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upto: Mapped[int] = mapped_column(BigInteger)
+    done: Mapped[int] = mapped_column(BigInteger)

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from app.mentions import MENTION_RE, resolve
 from app.models import Message, Room
+from app.search.query import MAX_QUERY
 from app.unread import CAP, Counts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -142,19 +143,26 @@ def message_list(messages: Iterable[Message | MessageView]) -> Markup:
 
 
 env.globals["message_list"] = message_list
+env.globals["max_query"] = MAX_QUERY
 
 
 class Window(NamedTuple):
     """A run of a room's messages as ``#messages`` holds them: their elements, and
-    the seq of the first (older ones load from there), None when there are none."""
+    the seq of the first (older ones load from there), None when there are none.
+    ``newer_after`` is set when newer messages follow that the run does not hold
+    (a permalink's window): they load from after that seq."""
 
     first_seq: int | None
     html: Markup
+    newer_after: int | None = None
 
     @classmethod
-    def of(cls, messages: Sequence[Message | MessageView]) -> Window:
+    def of(
+        cls, messages: Sequence[Message | MessageView], *, newer_after: int | None = None
+    ) -> Window:
         """``messages`` oldest first."""
-        return cls(messages[0].seq if messages else None, message_list(messages))
+        first = messages[0].seq if messages else None
+        return cls(first, message_list(messages), newer_after)
 
 
 def appended_messages(messages: Sequence[Message | MessageView]) -> str:

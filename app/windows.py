@@ -114,6 +114,26 @@ class Windows:
             rows = (await session.execute(query, params)).all()
         return [render.MessageView._make(row) for row in reversed(rows)]
 
+    async def newer(self, room_id: int, *, after: int, limit: int) -> list[render.MessageView]:
+        """Oldest first: up to ``limit`` messages after ``after`` (history read
+        forwards, from a permalink towards the newest)."""
+        params = {"room": room_id, "after": after, "limit": limit}
+        async with self.db.read() as session:
+            rows = (await session.execute(MISSED, params)).all()
+        return [render.MessageView._make(row) for row in rows]
+
+    async def around(self, room_id: int, seq: int, *, limit: int) -> render.Window | None:
+        """The window a permalink opens: the message ``seq`` with up to ``limit``
+        messages either side, oldest first; None if no message has that seq."""
+        older = await self.window(room_id, before=seq + 1, limit=limit + 1)
+        if not older or older[-1].seq != seq:
+            return None
+        newer = await self.newer(room_id, after=seq, limit=limit + 1)
+        more = len(newer) > limit
+        newer = newer[:limit]
+        last = newer[-1].seq if newer else seq
+        return render.Window.of(older + newer, newer_after=last if more else None)
+
     async def latest_window(self, room: Room) -> render.Window:
         """The room's latest messages as its page shows them, rendered once per change.
 

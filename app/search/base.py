@@ -1,11 +1,15 @@
-"""The search index protocol the writer (and later edits and deletes) keep in step."""
+"""The search index protocol: the writer (and later edits and deletes) keep it in
+step, and app.search.find asks it which messages match."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.search.query import Parsed
 
 
 class SearchIndex(Protocol):
@@ -20,3 +24,13 @@ class SearchIndex(Protocol):
 
     async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
         """Take a message out of the index (a delete)."""
+
+    async def expand(self, session: AsyncSession, parsed: Parsed) -> None:
+        """Fill ``parsed.expansions`` where this index answers exact terms faster
+        than prefixes (or do nothing)."""
+
+    def matching(self, query: Select[Any], parsed: Parsed, before: int | None) -> Select[Any]:
+        """``query`` (a select from messages) narrowed to the messages whose text
+        matches ``parsed``'s words and phrases, with ids below ``before``, newest
+        (highest id) first, in the way this index answers fastest."""
+        ...

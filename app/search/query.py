@@ -23,6 +23,9 @@ class Parsed:
     phrases: list[list[str]] = field(default_factory=list)  # words in this order
     author: str | None = None
     room: str | None = None
+    # A word's indexed terms that it is a prefix of, when the index listed them
+    # (app.search.sqlite): searched as these exact terms instead of as a prefix.
+    expansions: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -50,7 +53,7 @@ def parse(text: str) -> Parsed:
 
 def to_fts5(parsed: Parsed) -> str:
     """An FTS5 MATCH string: every token double-quoted (FTS5's string literal)."""
-    terms = [f'"{_fts5(w)}" *' for w in parsed.words]
+    terms = [_fts5_word(w, parsed.expansions.get(w)) for w in parsed.words]
     terms += ['"' + " ".join(_fts5(w) for w in phrase) + '"' for phrase in parsed.phrases]
     return " AND ".join(terms)
 
@@ -60,6 +63,12 @@ def to_tsquery(parsed: Parsed) -> str:
     terms = [f"{_ts(w)}:*" for w in parsed.words]
     terms += ["(" + " <-> ".join(_ts(w) for w in phrase) + ")" for phrase in parsed.phrases]
     return " & ".join(terms)
+
+
+def _fts5_word(word: str, expansion: list[str] | None) -> str:
+    if expansion is None:
+        return f'"{_fts5(word)}" *'
+    return "(" + " OR ".join(f'"{_fts5(term)}"' for term in [word, *expansion]) + ")"
 
 
 def _fts5(word: str) -> str:

@@ -87,10 +87,29 @@
     }
   }
 
+  // Each message's "copy link": its permalink, added here so that a message is
+  // still rendered once for every room it could be linked from.
+  function addLinks(list) {
+    var room = currentRoom();
+    if (!room) return;
+    // Not in the header: a message that follows its author's previous one hides it.
+    list.querySelectorAll(".msg[data-seq]:not([data-linked])").forEach(function (msg) {
+      var link = document.createElement("a");
+      link.className = "copy-link";
+      link.href = "/rooms/" + room + "/messages/" + msg.getAttribute("data-seq");
+      link.setAttribute("aria-label", "Copy link to this message");
+      link.title = "Copy link";
+      link.textContent = "🔗";
+      msg.appendChild(link);
+      msg.setAttribute("data-linked", "");
+    });
+  }
+
   function decorate() {
     var list = messages();
     if (!list) return;
     localizeTimes(list);
+    addLinks(list);
     regroup();
   }
 
@@ -166,7 +185,7 @@
   }, true);
   var resized = window.ResizeObserver && new ResizeObserver(function () {
     var list = messages();
-    if (list && pinned) list.scrollTop = list.scrollHeight;
+    if (list && pinned && !list.querySelector(".newer")) list.scrollTop = list.scrollHeight;
   });
   function watchSize() {
     var list = messages();
@@ -199,6 +218,47 @@
       decorate();
       list.scrollTop = list.scrollHeight - fromBottom;
     }
+  });
+
+  // ---- Permalinks ----------------------------------------------------------
+
+  // A permalink opens the room around one message: show it, marked, in the middle
+  // of the list. Newer history loads below it as the reader scrolls down (the
+  // "newer" sentinel); once none is left the room's socket connects and the list
+  // goes on live from its last message (?after=, as on every connect).
+  function showHighlighted() {
+    var room = document.querySelector(".room[data-highlight]");
+    var list = messages();
+    if (!room || !list) return false;
+    var seq = room.getAttribute("data-highlight");
+    var target = list.querySelector('.msg[data-seq="' + CSS.escape(seq) + '"]');
+    if (!target) return false;
+    target.classList.add("highlight");
+    target.setAttribute("aria-current", "true");
+    pinned = false;
+    target.scrollIntoView({ block: "center" });
+    return true;
+  }
+
+  function goLiveWhenNewest() {
+    var room = document.querySelector(".room[data-ws-later]");
+    var list = messages();
+    if (!room || !list || list.querySelector(".newer")) return;
+    room.setAttribute("ws-connect", room.getAttribute("data-ws-later"));
+    room.removeAttribute("data-ws-later");
+    htmx.process(room);
+  }
+
+  var loadingNewer = false;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    loadingNewer = !!(target && target.classList.contains("newer"));
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!loadingNewer) return;
+    loadingNewer = false;
+    decorate();
+    goLiveWhenNewest();
   });
 
   // ---- Sending -----------------------------------------------------------
@@ -325,7 +385,7 @@
       setDrawer(false);
       decorate();
       pinned = true;
-      scrollToEnd();
+      if (!showHighlighted()) scrollToEnd();
       watchSize();
       markCurrentRoom();
       var title = $("room-title");
@@ -635,6 +695,52 @@
     if (event.target.id === "message-input") setTimeout(closeOptions, 150);
   });
 
+  // ---- Copy link, search box ------------------------------------------------
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain http on another host: the clipboard API is missing there.
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = document.execCommand("copy");
+    area.remove();
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".copy-link");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    var url = new URL(link.getAttribute("href"), location.href).toString();
+    var status = $("chat-error");
+    copyText(url).then(function () {
+      link.setAttribute("data-copied", "");
+      link.title = "Link copied";
+      setTimeout(function () { link.removeAttribute("data-copied"); link.title = "Copy link"; }, 2000);
+    }, function () {
+      if (status) status.textContent = "Could not copy the link: " + url;
+    });
+  });
+
+  // "/" anywhere but in a text field goes to the search box, as in most chats.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    var t = event.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var box = $("search-input");
+    if (!box) return;
+    event.preventDefault();
+    box.focus();
+    box.select();
+  });
+
   // ---- Start -------------------------------------------------------------
 
   // Your own messages are set apart by one style rule keyed on your name, so
@@ -653,7 +759,8 @@
   function start() {
     styleOwnMessages();
     decorate();
-    scrollToEnd();
+    localizeTimes(document.querySelector(".search-results") || document.createElement("div"));
+    if (!showHighlighted()) scrollToEnd();
     watchSize();
     markCurrentRoom();
     noteActivity(false);

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import escape
 
@@ -14,6 +14,8 @@ from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.errors import ChatError
 from app.models import User
 from app.render import Window, render
+from app.search.find import Hit
+from app.search.query import MAX_QUERY
 from app.users import close_session_sockets
 from app.web.deps import (
     ChatDep,
@@ -29,7 +31,7 @@ from app.web.deps import (
     is_secure,
     session_id,
 )
-from app.web.limits import MAX_SEQ
+from app.web.limits import MAX_ID, MAX_SEQ
 
 router = APIRouter(include_in_schema=False)
 
@@ -228,17 +230,95 @@ async def room_page(request: Request, user: PageUser, room: RoomDep, chat: ChatD
     return response
 
 
+# As in the API: seqs are positive 64-bit integers (SQLite overflows past them).
+Seq = Annotated[int, Query(ge=1, le=MAX_SEQ)]
+
+
 @router.get("/rooms/{room_id}/messages")
-async def older_messages(
+async def more_messages(
     request: Request,
     user: PageUser,
     room: RoomDep,
     chat: ChatDep,
-    # As in the API: seqs are positive 64-bit integers (SQLite overflows past them).
-    before: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+    before: Seq | None = None,
+    after: Seq | None = None,
 ) -> HTMLResponse:
-    messages = await chat.window(room.id, before=before, limit=chat.settings.history_page)
+    """History as the room's list loads it: the page before ``before`` (scrolling
+    up), or the page after ``after`` (scrolling down from a permalink)."""
+    limit = chat.settings.history_page
+    if after is not None:
+        newer = await chat.newer(room.id, after=after, limit=limit + 1)
+        last = newer[limit - 1].seq if len(newer) > limit else None
+        window = Window.of(newer[:limit], newer_after=last)
+        return page(request, "fragments/newer.html", room=room, window=window)
+    if before is None:
+        raise HTTPException(400, "Say which messages: before=SEQ or after=SEQ.")
+    messages = await chat.window(room.id, before=before, limit=limit)
     return page(request, "fragments/history.html", room=room, window=Window.of(messages))
+
+
+@router.get("/rooms/{room_id}/messages/{seq}")
+async def permalink(
+    request: Request,
+    user: PageUser,
+    room: RoomDep,
+    chat: ChatDep,
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
+) -> HTMLResponse:
+    """A message's permalink: the room opened around it, the message highlighted.
+    Whoever cannot read the room gets the unknown room's 404 (RoomDep)."""
+    window = await chat.around(room.id, seq)
+    if window is None:
+        raise HTTPException(404, "No such message.")
+    context = await chat_context(chat, user, room)
+    context.update(window=window, highlight=seq)
+    fragment = request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    )
+    response = page(request, "fragments/room.html" if fragment else "chat.html", **context)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+SEARCH_PAGE = 20  # hits per page of the search page
+
+
+def by_room(hits: list[Hit]) -> list[dict[str, Any]]:
+    """Hits grouped by room, rooms in the order of their newest hit."""
+    groups: dict[int, dict[str, Any]] = {}
+    for hit in hits:
+        group = groups.setdefault(
+            hit.room_id, {"room_id": hit.room_id, "room_name": hit.room_name, "hits": []}
+        )
+        group["hits"].append(hit)
+    return list(groups.values())
+
+
+@router.get("/search")
+async def search_page(
+    request: Request,
+    user: PageUser,
+    chat: ChatDep,
+    q: str = "",
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> HTMLResponse:
+    """The search page; with HX-Request, only its results (the "older results" page)."""
+    error, hits, status = None, [], 200
+    if len(q) > MAX_QUERY:
+        error, status = f"A search is at most {MAX_QUERY:,} characters.", 422
+    elif q.strip():
+        hits = await chat.search(user, q, before=before, limit=SEARCH_PAGE)
+    context: dict[str, Any] = {
+        "q": q,
+        "before": before,
+        "error": error,
+        "groups": by_room(hits),
+        "older": hits[-1].message_id if len(hits) == SEARCH_PAGE else None,
+    }
+    if request.headers.get("hx-request") == "true":
+        return page(request, "fragments/search_results.html", status, **context)
+    context.update(await room_list_context(chat, user), room=None)
+    return page(request, "search.html", status, **context)
 
 
 @router.get("/people")

@@ -15,6 +15,9 @@ ON_BOTH = {
     "test_api",
     "test_hardening_input",
     "test_private_rooms",
+    "test_search",
+    "test_search_index",
+    "test_search_reindex",
     "test_tokens",
     "test_websocket",
 }

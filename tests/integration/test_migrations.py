@@ -122,3 +122,57 @@ def test_postgres_migration_keeps_messages_mentioning_nobody(tmp_path: Path) -> 
     url = postgres_url(f"talkroom_mig6_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _carry_messages(settings) == [("hi @old", "", 0, 0)]
+
+
+def _search_after_migration(settings: Settings) -> list[list[int]]:
+    """Migrate a database holding a Part 1 message (no index yet) to head; which
+    message ids a search finds for a few queries afterwards."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import Database, alembic_config
+    from app.models import User
+    from app.search import create_index
+    from app.search.find import search
+
+    command.upgrade(alembic_config(settings), "0002")
+
+    async def seed() -> None:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO users (id, username, username_key, password_hash, is_admin,"
+                " created_at) VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+                "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+                " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 1)",
+                "INSERT INTO messages (room_id, author_id, seq, text, created_at)"
+                " VALUES (1, 1, 1, 'Crème brûlée at the Café', CURRENT_TIMESTAMP)",
+            ):
+                await conn.execute(text(statement))
+        await engine.dispose()
+
+    async def find() -> list[list[int]]:
+        db = Database(settings)
+        try:
+            async with db.read() as session:
+                user = await session.get(User, 1)
+            assert user is not None
+            index = create_index(settings.database)
+            queries = ("creme", "CAFÉ brul", "caf", '"brulee at"', "nothing")
+            return [[h.message_id for h in await search(db, index, user, q)] for q in queries]
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    upgrade_database(settings)
+    return asyncio.run(find())
+
+
+def test_sqlite_migration_indexes_existing_messages_for_search(tmp_path: Path) -> None:
+    assert _search_after_migration(Settings(data_dir=tmp_path)) == [[1], [1], [1], [1], []]
+
+
+def test_postgres_migration_indexes_existing_messages_for_search(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _search_after_migration(settings) == [[1], [1], [1], [1], []]

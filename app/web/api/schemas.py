@@ -255,3 +255,26 @@ class MessageIn(BaseModel):
         description="Makes a retry safe: the same author and client_id save one message.",
         examples=["3f2a9c1e-retry-safe"],
     )
+
+
+# Search ---------------------------------------------------------------------
+
+
+class SearchHit(BaseModel):
+    room_id: int = Field(examples=[1])
+    room_name: str = Field(
+        description="The room's name; for a direct conversation, the other people's names.",
+        examples=["general"],
+    )
+    message_id: int = Field(examples=[42])
+    seq: int = Field(
+        description="The message's seq: its permalink is `/rooms/{room_id}/messages/{seq}`.",
+        examples=[7],
+    )
+    author: str = Field(examples=["alice"])
+    snippet: str = Field(
+        description="Escaped HTML: the text around the first match, each matching word "
+        "in `<mark>`.",
+        examples=["we meet at the <mark>café</mark> at noon"],
+    )
+    created_at: datetime
