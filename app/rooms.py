@@ -72,6 +72,16 @@ async def last_seq(db: Database, room_id: int) -> int:
     return seq or 0
 
 
+def check_may_create(user: User, room_creation: str) -> None:
+    """Who may create rooms (settings.room_creation): everyone, or only admins."""
+    if room_creation != "everyone" and not user.is_admin:
+        raise NotAllowed("Only admins can create rooms here.")
+
+
+def may_create(user: User, room_creation: str) -> bool:
+    return room_creation == "everyone" or user.is_admin
+
+
 async def create_room(
     db: Database,
     *,

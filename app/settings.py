@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
 
+    # Who may create public and private rooms: everyone, or only admins.
+    room_creation: Literal["everyone", "admins"] = "everyone"
+    # open: anyone may sign up; invite: only through a link an admin made (the very
+    # first account, on an empty database, needs none: it becomes the admin).
+    registration: Literal["open", "invite"] = "open"
+    # How long an invitation link lasts unless its maker says otherwise.
+    invite_days: int = 7
+
     session_max_age: int = 14 * 24 * 3600
     session_idle: int = 3 * 24 * 3600
     hash_concurrency: int = 2

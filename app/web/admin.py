@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from app import rooms, users
+from app import announce, rooms, users
 from app.auth import AuthError
 from app.errors import ChatError
 from app.rooms import create_room, delete_room, update_room
@@ -81,9 +81,10 @@ async def add_room(
     description: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
-        room = await create_room(chat.db, name=name, description=description)
+        room = await create_room(chat.db, name=name, description=description, created_by=admin)
     except ChatError as exc:
         return await rooms_section(request, chat, error=str(exc))
+    await announce.room_created(chat.broker, room)
     return await rooms_section(request, chat, notice=f"Created room {room.name}.")
 
 

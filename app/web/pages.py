@@ -11,7 +11,7 @@ from markupsafe import escape
 
 from app import access, announce, auth, mentions, rooms, unread, users
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
-from app.errors import ChatError
+from app.errors import ChatError, NotAllowed
 from app.models import User
 from app.render import Window, render
 from app.users import close_session_sockets, close_sockets
@@ -29,7 +29,7 @@ from app.web.deps import (
     is_secure,
     session_id,
 )
-from app.web.limits import MAX_SEQ
+from app.web.limits import MAX_DESCRIPTION, MAX_ROOM_NAME, MAX_SEQ
 
 router = APIRouter(include_in_schema=False)
 
@@ -200,12 +200,14 @@ async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
         "online": await chat.online(),
         "unread": await chat.unread_counts(user, readable),
         "no_counts": unread.NONE,
+        "may_create_room": rooms.may_create(user, chat.settings.room_creation),
     }
 
 
 async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str, Any]:
     context: dict[str, Any] = {
         **await room_list_context(chat, user),
+        **new_room_context(),
         "room": room,
         "max_length": chat.settings.max_message_length,
     }
@@ -221,6 +223,47 @@ async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str,
         # Where the "new messages" line goes when the page opens the room.
         context["read_seq"] = context["unread"].get(room.id, unread.NONE).read_seq
     return context
+
+
+def new_room_context(
+    name: str = "", description: str = "", kind: str = access.PUBLIC, error: str | None = None
+) -> dict[str, Any]:
+    """What the "create a room" form shows: what was typed, and why it was refused."""
+    return {
+        "new_room": {"name": name, "description": description, "kind": kind},
+        "error": error,
+        "max_room_name": MAX_ROOM_NAME,
+        "max_description": MAX_DESCRIPTION,
+    }
+
+
+@router.post("/rooms")
+async def create_room_form(
+    request: Request,
+    user: PageUser,
+    chat: ChatDep,
+    name: FormStr,
+    description: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = access.PUBLIC,
+) -> Response:
+    """Create a room from the page and open it. Refused: htmx gets the form back with
+    why (a 200, so it is swapped in); a browser without JavaScript the home page (400)."""
+    try:
+        rooms.check_may_create(user, chat.settings.room_creation)
+        room = await rooms.create_room(
+            chat.db, name=name, description=description, kind=kind, created_by=user
+        )
+    except ChatError as exc:
+        form = new_room_context(name, description, kind, str(exc))
+        if request.headers.get("hx-request") == "true":
+            return page(request, "fragments/new_room.html", **form)
+        context = {**await chat_context(chat, user), **form}
+        return page(request, "chat.html", 403 if isinstance(exc, NotAllowed) else 400, **context)
+    await announce.room_created(chat.broker, room)
+    target = f"/rooms/{room.id}"
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/")
