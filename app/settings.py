@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     # first account, on an empty database, needs none: it becomes the admin).
     registration: Literal["open", "invite"] = "open"
     # How long an invitation link lasts unless its maker says otherwise.
-    invite_days: int = 7
+    invite_days: float = 7.0
+    # The address people open talkroom at, for the links `talkroom invite` prints
+    # (default: the first allowed origin, else http://127.0.0.1:8000).
+    public_url: str | None = None
 
     session_max_age: int = 14 * 24 * 3600
     session_idle: int = 3 * 24 * 3600
@@ -72,6 +75,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'talkroom.db'}"
+
+    @property
+    def site_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return self.allowed_origins[0] if self.allowed_origins else "http://127.0.0.1:8000"
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import escape
 
-from app import access, announce, auth, mentions, rooms, unread, users
+from app import access, announce, auth, invitations, mentions, rooms, unread, users
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.errors import ChatError, NotAllowed
 from app.models import User
@@ -84,21 +84,114 @@ async def start_login(request: Request, user: User, target: str) -> RedirectResp
     return response
 
 
+def sign_up_page(
+    request: Request,
+    status_code: int = 200,
+    *,
+    action: str = "/register",
+    username: str = "",
+    error: str | None = None,
+    closed: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The sign-up form, or (``closed``: a title) why this page makes no account."""
+    return page(
+        request,
+        "register.html",
+        status_code,
+        action=action,
+        username=username,
+        error=error,
+        closed=bool(closed),
+        closed_title=closed,
+        **context,
+    )
+
+
+async def sign_up_state(db: DbDep, settings: SettingsDep) -> tuple[bool, bool]:
+    """(first run, invitation needed) for a sign-up without a link."""
+    first = not await invitations.anyone_registered(db)
+    return first, settings.registration == "invite" and not first
+
+
 @router.get("/register")
-async def register_form(request: Request) -> HTMLResponse:
-    return page(request, "register.html", username="", error=None)
+async def register_form(request: Request, db: DbDep, settings: SettingsDep) -> HTMLResponse:
+    first, by_invitation = await sign_up_state(db, settings)
+    if by_invitation:
+        error = str(invitations.InvitationNeeded())
+        return sign_up_page(request, 403, error=error, closed="Sign-up is by invitation")
+    return sign_up_page(request, first_run=first)
 
 
 @router.post("/register")
 async def register(
-    request: Request, db: DbDep, passwords: PasswordsDep, username: FormStr, password: FormStr
+    request: Request,
+    db: DbDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    username: FormStr,
+    password: FormStr,
 ) -> Response:
+    return await sign_up(request, db, passwords, settings, username, password, token=None)
+
+
+async def sign_up(
+    request: Request,
+    db: DbDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    username: str,
+    password: str,
+    *,
+    token: str | None,
+) -> Response:
+    """Create the account (through the link ``token``, if any) and log it in. A link
+    that cannot make one (any more) answers its page without a form."""
     username = username.strip()
+    claim = invitations.sign_up_claim(token, settings.registration)
+    action = "/register" if token is None else f"/invite/{token}"
     try:
-        user = await auth.create_user(db, passwords, username=username, password=password)
+        user = await auth.create_user(
+            db, passwords, username=username, password=password, claim=claim
+        )
+    except invitations.InvitationNeeded as exc:
+        return sign_up_page(request, 403, error=str(exc), closed="Sign-up is by invitation")
+    except invitations.InvitationError as exc:
+        return sign_up_page(request, exc.status, error=str(exc), closed="This link cannot be used")
     except AuthError as exc:
-        return page(request, "register.html", 400, username=username, error=str(exc))
+        response = sign_up_page(request, 400, action=action, username=username, error=str(exc))
+        return private_link(response) if token else response
     return await start_login(request, user, "/")
+
+
+def private_link(response: HTMLResponse) -> HTMLResponse:
+    """The page of an invitation link sends no Referer anywhere: the token is the
+    link's secret, and this page's address holds it."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.get("/invite/{token}")
+async def invitation_form(request: Request, db: DbDep, token: str) -> HTMLResponse:
+    """An invitation link: the sign-up form, or why the link makes no account."""
+    try:
+        await invitations.check(db, token)
+    except invitations.InvitationError as exc:
+        return sign_up_page(request, exc.status, error=str(exc), closed="This link cannot be used")
+    return private_link(sign_up_page(request, action=f"/invite/{token}", invited=True))
+
+
+@router.post("/invite/{token}")
+async def register_invited(
+    request: Request,
+    db: DbDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    token: str,
+    username: FormStr,
+    password: FormStr,
+) -> Response:
+    return await sign_up(request, db, passwords, settings, username, password, token=token)
 
 
 @router.get("/login")
