@@ -286,10 +286,14 @@ async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
     direct messages by the other people's names, online counts and unread."""
     readable = await chat.rooms(user)
     directs = [room for room in readable if room.kind == access.DIRECT]
+    people = await rooms.direct_people(chat.db, directs, user)
     return {
         "rooms": [room for room in readable if room.kind != access.DIRECT],
         "directs": directs,
-        "direct_names": await rooms.direct_names(chat.db, directs, user),
+        "direct_people": people,
+        "direct_names": {room_id: ", ".join(names) for room_id, names in people.items()},
+        # Who has a socket open anywhere, for the dots by the DMs' names.
+        "online_people": await chat.online_people() if directs else set(),
         "online": await chat.online(),
         "unread": await chat.unread_counts(user, readable),
         "no_counts": unread.NONE,

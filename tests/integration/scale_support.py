@@ -116,7 +116,7 @@ async def history(browser: Browser, room: int) -> list[tuple[int, int]]:
 def members(frame: str) -> list[str]:
     match = MEMBERS_RE.search(frame)
     assert match, frame
-    return re.findall(r"<li>(.*?)</li>", match.group(1))
+    return re.findall(r"<li data-person=\"([^\"]*)\"", match.group(1))
 
 
 def notices(inbox: Inbox, kind: str, user: str) -> int:
