@@ -214,6 +214,7 @@ async def test_room_lifecycle_with_404_and_409(server: Server, make_user, unique
         ("POST", "/api/rooms/{room}/messages", {"text": "hi", "client_id": ""}),
         ("POST", "/api/rooms/{room}/messages", {"text": 5}),
         ("PATCH", "/api/users/{user}", {"is_admin": "maybe"}),
+        ("PATCH", "/api/users/{user}", {"is_admin": 0}),
         ("PATCH", "/api/users/0", {"is_admin": True}),
     ],
 )

@@ -102,6 +102,10 @@ async def test_a_cli_link_signs_up_its_uses_then_is_used_up(
     assert answer3.status_code == 400 and "used up" in answer3.text  # type: ignore[attr-defined]
     assert 'name="password"' not in answer3.text  # type: ignore[attr-defined]
     assert await accounts(closed) == before + 2
+    # Used up, it is no longer among the open ones.
+    number = re.search(r"Invitation (\d+):", out).group(1)  # type: ignore[union-attr]
+    listed = closed.cli("invite", "--list").stdout
+    assert not re.search(rf"^{number}\t", listed, re.M), listed
     # Only the link's one purpose: it logged no one in by itself.
     assert (await third.client.get("/api/me")).status_code == 401
     for browser in (first, second, third):
