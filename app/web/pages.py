@@ -151,6 +151,12 @@ async def sign_up(
     claim = invitations.sign_up_claim(token, settings.registration)
     action = "/register" if token is None else f"/invite/{token}"
     try:
+        # A dead link or a closed sign-up is refused before the password is hashed:
+        # refusals cost nothing. The claim decides again, atomically, with the account.
+        if token is not None:
+            await invitations.check(db, token)
+        elif (await sign_up_state(db, settings))[1]:
+            raise invitations.InvitationNeeded()
         user = await auth.create_user(
             db, passwords, username=username, password=password, claim=claim
         )
