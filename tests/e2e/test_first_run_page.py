@@ -65,4 +65,22 @@ async def test_a_newcomer_goes_from_nothing_to_a_room_and_a_dm(browser, tmp_path
         await newcomer.reload()
         mine = newcomer.locator(".directs a", has_text="friend")
         await expect(mine.locator('.person[data-person="friend"] .dot.online')).to_have_count(1)
-        assert_clean(watch1, watch2)
+
+        # The admin page makes an invitation link (shown once) and revokes it.
+        await newcomer.locator(".topbar a[href='/admin']").click()
+        await newcomer.get_by_role("button", name="Make a link").click()
+        link = await newcomer.locator("#invite-link").input_value()
+        assert re.fullmatch(rf"{re.escape(server.base)}/invite/[\w-]{{32}}", link), link
+        guest, watch3 = await open_page(browser, server)
+        await guest.goto(link)
+        await expect(guest.locator("h2")).to_have_text("You are invited")
+        await expect(guest.locator("#username")).to_have_value("")
+        newcomer.once("dialog", lambda dialog: dialog.accept())
+        await newcomer.locator("#admin-invitations li[data-invitation] button").click()
+        await expect(newcomer.locator("#admin-invitations [role=status]")).to_contain_text(
+            "no longer works"
+        )
+        answer = await guest.reload()
+        assert answer is not None and answer.status == 400
+        await expect(guest.locator(".sign-up-closed")).to_contain_text("withdrawn")
+        assert_clean(watch1, watch2, watch3, allowed=("400",))
