@@ -13,7 +13,8 @@ import logging
 
 from app import metrics, render
 from app.backends import Broker
-from app.events import LOBBY, Event, room_channel, user_channel
+from app.events import LOBBY, ROOM_LIST, Event, room_channel, user_channel
+from app.models import Room
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,15 @@ async def close_member(broker: Broker, room_id: int, user_id: int, code: int) ->
 async def room_gone_for(broker: Broker, room_id: int, user_id: int) -> None:
     """Take the room out of the user's sidebar on every tab they have open."""
     await to_user(broker, user_id, Event("user", render.rooms_changed()))
+
+
+async def room_created(broker: Broker, room: Room) -> None:
+    """A new public room appears in every open page's sidebar; a private one only in
+    its creator's (its only member)."""
+    if room.kind == "public":
+        await publish(broker, LOBBY, Event("state", render.rooms_changed(), ROOM_LIST))
+    elif room.created_by is not None:
+        await rooms_changed(broker, room.created_by)
 
 
 async def rooms_changed(broker: Broker, user_id: int) -> None:

@@ -11,12 +11,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import anyio.to_thread
 from itsdangerous import BadSignature, URLSafeSerializer
 from passlib.context import CryptContext
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.models import MAX_ADDRESS, MAX_USER_AGENT, Session, User, utcnow
@@ -124,9 +126,42 @@ def tokens_match(expected: str | None, given: str | None) -> bool:
     return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
 
 
+# Held by a PostgreSQL transaction that may create the first account (any number
+# of our own choosing, the same in every process).
+FIRST_ACCOUNT_LOCK = 0x7A1C_0001
+
+# Called inside the account's transaction with whether it is the first account: it
+# may refuse (raise AuthError) or claim something (an invitation's use) atomically
+# with the account, so a refusal or a failed insert leaves nothing behind.
+Claim = Callable[[AsyncSession, bool], Awaitable[None]]
+
+
+async def is_first_account(session: AsyncSession) -> bool:
+    """No account exists yet, decided race-free inside a write transaction: SQLite's
+    BEGIN IMMEDIATE already serializes writers; on PostgreSQL two transactions would
+    each see an empty table, so the one that finds it empty takes a transaction-scoped
+    lock and looks again (the second then sees the first's committed row)."""
+    if await session.scalar(select(User.id).limit(1)) is not None:
+        return False
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_ACCOUNT_LOCK}
+        )
+        return await session.scalar(select(User.id).limit(1)) is None
+    return True
+
+
 async def create_user(
-    db: Database, passwords: Passwords, *, username: str, password: str, is_admin: bool = False
+    db: Database,
+    passwords: Passwords,
+    *,
+    username: str,
+    password: str,
+    is_admin: bool = False,
+    claim: Claim | None = None,
 ) -> User:
+    """A new account. The first account on an empty database is an admin (first run:
+    someone must be able to make rooms and invite people without a terminal)."""
     check_username(username)
     check_password(password)
     hashed = await passwords.hash(password)
@@ -136,11 +171,14 @@ async def create_user(
         )
         if taken is not None:
             raise AuthError("That username is taken.")
+        first = await is_first_account(session)
+        if claim is not None:
+            await claim(session, first)
         user = User(
             username=username,
             username_key=username.casefold(),
             password_hash=hashed,
-            is_admin=is_admin,
+            is_admin=is_admin or first,
         )
         session.add(user)
     return user

@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 # page then fetches its unread counts again, at most every 2 s): at most one event
 # per room and worker this often.
 ACTIVITY_EVERY = 0.5
+# The presence key that counts every socket of a user, whatever room it is in (room
+# ids start at 1): who is online at all, for the dots by people's names.
+ANYWHERE = 0
 
 
 class Chat:
@@ -73,7 +76,13 @@ class Chat:
         return await rooms.last_seq(self.db, room_id)
 
     async def online(self) -> dict[int, int]:
-        return await self.presence.counts()
+        counts = await self.presence.counts()
+        counts.pop(ANYWHERE, None)
+        return counts
+
+    async def online_people(self) -> set[str]:
+        """The usernames with a socket open anywhere (a room or the home page)."""
+        return set(await self.presence.members(ANYWHERE))
 
     async def window(
         self, room_id: int, *, before: int | None = None, limit: int = 50
@@ -246,23 +255,35 @@ class Chat:
 
     # Presence
 
+    async def arrive(self, username: str) -> None:
+        """Count a socket of the user in ANYWHERE (every room socket and home page)."""
+        await self.presence.join(ANYWHERE, username)
+
+    async def depart(self, username: str) -> None:
+        await self.presence.leave(ANYWHERE, username)
+
     async def join(self, room_id: int, username: str) -> str:
         """Count this socket in; announce the user if it is their first. Returns a
         fragment with who is here now, for the joining socket."""
+        await self.arrive(username)
         if await self.presence.join(room_id, username):
             await self._announce(room_id, "join", username)
         return render.members(await self.presence.members(room_id))
 
     async def leave(self, room_id: int, username: str) -> None:
-        if await self.presence.leave(room_id, username):
-            await self._announce(room_id, "leave", username)
+        try:
+            if await self.presence.leave(room_id, username):
+                await self._announce(room_id, "leave", username)
+        finally:
+            await self.depart(username)
 
     async def tend_presence(self) -> None:
         """Keep this worker's presence alive and announce what changed elsewhere: the
         users of a worker that died without saying goodbye, and this worker's users
         written back after Redis lost them."""
         for room_id, kind, username in await self.presence.tend():
-            await self._announce(room_id, kind, username)
+            if room_id != ANYWHERE:  # not a room: the sidebar's dots poll it
+                await self._announce(room_id, kind, username)
 
     async def _announce(self, room_id: int, kind: str, username: str) -> None:
         # Three events the hubs batch: the line, the room's member list (only the

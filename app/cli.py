@@ -19,6 +19,7 @@ from app.cli_admin import (
     deleteroom,
     deleteuser,
     editroom,
+    invite,
     rooms,
     setadmin,
     token,
@@ -168,6 +169,14 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("deleteuser", help="remove a user with their sessions and messages")
     p.add_argument("name")
     p.set_defaults(func=deleteuser)
+
+    p = commands.add_parser("invite", help="print a sign-up link (TALKROOM_REGISTRATION=invite)")
+    p.add_argument("--uses", type=int, default=1, help="how many accounts it may make (1)")
+    p.add_argument("--days", type=float, help="how long it lasts (TALKROOM_INVITE_DAYS, 7)")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="list the open invitations")
+    action.add_argument("--revoke", type=int, metavar="ID", help="withdraw one of them")
+    p.set_defaults(func=invite)
 
     p = commands.add_parser("token", help="create an API token for a user (printed once)")
     p.add_argument("name", help="the user the token acts as")

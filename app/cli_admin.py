@@ -203,3 +203,40 @@ def with_database(settings: Settings, work: Callable[[Database], Awaitable[None]
 
     upgrade_database(settings)
     asyncio.run(run())
+
+
+def invite(settings: Settings, args: argparse.Namespace) -> None:
+    """Print a sign-up link (shown once); --list the open ones, --revoke one."""
+    from app import invitations
+    from app.auth import AuthError
+    from app.tokens import when
+
+    async def work(db: Database) -> None:
+        try:
+            if args.list:
+                for row in await invitations.list_open(db):
+                    print(
+                        f"{row.id}\tused {row.used} of {row.uses}\texpires {when(row.expires_at)}"
+                    )
+            elif args.revoke is not None:
+                if not await invitations.revoke(db, args.revoke):
+                    raise CommandError(f"There is no open invitation {args.revoke}.")
+                print(f"Revoked invitation {args.revoke}.")
+            else:
+                days = settings.invite_days if args.days is None else args.days
+                row, token = await invitations.make(db, by=None, uses=args.uses, days=days)
+                uses = "once" if row.uses == 1 else f"{row.uses} times"
+                print(
+                    f"Invitation {row.id}: signs up {uses}, until {when(row.expires_at)}; "
+                    "the link is shown only this once:"
+                )
+                print(invitations.link(settings.site_url, token))
+        except AuthError as exc:
+            raise CommandError(str(exc)) from None
+
+    if settings.registration != "invite":
+        print(
+            "Note: TALKROOM_REGISTRATION is open, so anyone can sign up without a link.",
+            file=sys.stderr,
+        )
+    with_database(settings, work)

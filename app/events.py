@@ -66,3 +66,4 @@ class Event:
 RESYNC = Event("resync")
 MEMBERS = 0  # the state key of a room's member list (room ids start at 1)
 ALL_ONLINE = -1  # the state key of every room's online badge at once
+ROOM_LIST = -2  # the state key of "the room list changed" (a new public room)

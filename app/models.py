@@ -208,3 +208,21 @@ class SearchReindex(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     upto: Mapped[int] = mapped_column(BigInteger)
     done: Mapped[int] = mapped_column(BigInteger)
+
+
+class Invitation(Base):
+    """A sign-up link an admin made. Only the SHA-256 of its token is stored: the
+    link is shown once, and a copy of the database lets no one in."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    uses: Mapped[int] = mapped_column(Integer)  # how many accounts it may make
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

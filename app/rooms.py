@@ -72,6 +72,16 @@ async def last_seq(db: Database, room_id: int) -> int:
     return seq or 0
 
 
+def check_may_create(user: User, room_creation: str) -> None:
+    """Who may create rooms (settings.room_creation): everyone, or only admins."""
+    if room_creation != "everyone" and not user.is_admin:
+        raise NotAllowed("Only admins can create rooms here.")
+
+
+def may_create(user: User, room_creation: str) -> bool:
+    return room_creation == "everyone" or user.is_admin
+
+
 async def create_room(
     db: Database,
     *,
@@ -188,8 +198,8 @@ async def remove_member(
 # Direct rooms -------------------------------------------------------------------
 
 
-async def direct_names(db: Database, directs: list[Room], viewer: User) -> dict[int, str]:
-    """Each direct room's title for ``viewer``: the other people's names."""
+async def direct_people(db: Database, directs: list[Room], viewer: User) -> dict[int, list[str]]:
+    """Each direct room's other people, by name (only the viewer: a note to self)."""
     if not directs:
         return {}
     names: dict[int, list[str]] = {room.id: [] for room in directs}
@@ -202,7 +212,13 @@ async def direct_names(db: Database, directs: list[Room], viewer: User) -> dict[
         )
         for room_id, username in rows:
             names[room_id].append(username)
-    return {room_id: ", ".join(people) or viewer.username for room_id, people in names.items()}
+    return {room_id: people or [viewer.username] for room_id, people in names.items()}
+
+
+async def direct_names(db: Database, directs: list[Room], viewer: User) -> dict[int, str]:
+    """Each direct room's title for ``viewer``: the other people's names."""
+    people = await direct_people(db, directs, viewer)
+    return {room_id: ", ".join(names) for room_id, names in people.items()}
 
 
 def direct_name(key: str) -> str:

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
 
+    # Who may create public and private rooms: everyone, or only admins.
+    room_creation: Literal["everyone", "admins"] = "everyone"
+    # open: anyone may sign up; invite: only through a link an admin made (the very
+    # first account, on an empty database, needs none: it becomes the admin).
+    registration: Literal["open", "invite"] = "open"
+    # How long an invitation link lasts unless its maker says otherwise.
+    invite_days: float = 7.0
+    # The address people open talkroom at, for the links `talkroom invite` prints
+    # (default: the first allowed origin, else http://127.0.0.1:8000).
+    public_url: str | None = None
+
     session_max_age: int = 14 * 24 * 3600
     session_idle: int = 3 * 24 * 3600
     hash_concurrency: int = 2
@@ -64,6 +75,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'talkroom.db'}"
+
+    @property
+    def site_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return self.allowed_origins[0] if self.allowed_origins else "http://127.0.0.1:8000"
 
     @property
     def is_sqlite(self) -> bool:

@@ -121,12 +121,34 @@ def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+FOUNDER = "founder"
+
+
+def take_first_account(server: Server) -> None:
+    """Register the first account (which becomes the admin) as ``founder``, so the
+    accounts a test makes are ordinary users whatever order tests run in. One HTTP
+    sign-up, not a CLI process. A database that has accounts already is left alone."""
+    with httpx.Client(base_url=server.base, timeout=20) as client:
+        form = client.get("/register")
+        found = CSRF_RE.search(form.text)
+        if form.status_code != 200 or found is None:
+            return  # invite-only with accounts already: not a first run
+        data = {"username": FOUNDER, "password": PASSWORD, "csrf_token": found.group(1)}
+        client.post("/register", data=data)
+
+
 @contextmanager
-def running_server(data_dir: Path, port: int | None = None, **settings: str) -> Iterator[Server]:
+def running_server(
+    data_dir: Path, port: int | None = None, *, first_run: bool = False, **settings: str
+) -> Iterator[Server]:
+    """A server on ``data_dir``; its first account is taken (see take_first_account)
+    unless ``first_run``, for tests of what the first person meets."""
     data_dir.mkdir(parents=True, exist_ok=True)
     server = Server(port or free_port(), server_env(data_dir, **settings), data_dir / "server.log")
     server.start()
     try:
+        if not first_run:
+            take_first_account(server)
         yield server
     finally:
         server.stop()

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.models import Message
 from app.search.query import Parsed, to_tsquery
 
-# Migration 0007 made the first index (no accent folding); 0008 replaced it.
+# Migration 0007 made the first index (no accent folding); 0014 replaced it.
 CREATE = (
     "CREATE INDEX IF NOT EXISTS ix_messages_search "
     "ON messages USING gin (to_tsvector('simple', text))"

@@ -744,7 +744,8 @@
   // ---- Start -------------------------------------------------------------
 
   // Your own messages are set apart by one style rule keyed on your name, so
-  // every message is rendered once for everybody.
+  // every message is rendered once for everybody (and so is the who-is-here
+  // list, whose "Message" button is not offered by your own name).
   function styleOwnMessages() {
     var me = document.body.getAttribute("data-me");
     if (!me || !window.CSSStyleSheet || !document.adoptedStyleSheets) return;
@@ -752,7 +753,8 @@
     var name = CSS.escape(me);
     sheet.replaceSync('.msg[data-author="' + name + '"] { ' +
       "align-self: flex-end; background: var(--mine); border-color: var(--mine-line); }\n" +
-      '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }');
+      '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }\n' +
+      '.members li[data-person="' + name + '"] .message-person { display: none; }');
     document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
   }
 

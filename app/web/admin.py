@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
 
-from app import rooms, users
+from app import announce, invitations, rooms, users
 from app.auth import AuthError
 from app.errors import ChatError
 from app.rooms import create_room, delete_room, update_room
 from app.web.deps import ChatDep, FormStr, PageAdmin, RoomId, UserId
-from app.web.limits import MAX_DESCRIPTION, MAX_ROOM_NAME
+from app.web.limits import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME
 from app.web.pages import page
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -59,6 +59,24 @@ async def rooms_context(chat: ChatDep) -> dict[str, Any]:
     }
 
 
+async def invitations_context(chat: ChatDep) -> dict[str, Any]:
+    return {
+        "invitations": await invitations.list_open(chat.db),
+        "registration": chat.settings.registration,
+        "invite_days": chat.settings.invite_days,
+        "max_uses": invitations.MAX_USES,
+        "max_days": invitations.MAX_DAYS,
+        "new_link": None,
+    }
+
+
+async def invitations_section(
+    request: Request, chat: ChatDep, *, notice: str = "", error: str = "", link: str = ""
+) -> HTMLResponse:
+    context = {**await invitations_context(chat), "new_link": link or None}
+    return page(request, "fragments/admin_invitations.html", notice=notice, error=error, **context)
+
+
 @router.get("")
 async def admin_page(request: Request, admin: PageAdmin, chat: ChatDep) -> HTMLResponse:
     return page(
@@ -69,7 +87,39 @@ async def admin_page(request: Request, admin: PageAdmin, chat: ChatDep) -> HTMLR
         notice="",
         error="",
         **await rooms_context(chat),
+        **await invitations_context(chat),
     )
+
+
+@router.post("/invitations")
+async def make_invitation(
+    request: Request,
+    admin: PageAdmin,
+    chat: ChatDep,
+    uses: Annotated[int, Form(ge=1, le=invitations.MAX_USES)] = 1,
+    days: Annotated[float, Form(gt=0, le=invitations.MAX_DAYS)] = 7,
+) -> HTMLResponse:
+    try:
+        made, token = await invitations.make(chat.db, by=admin, uses=uses, days=days)
+    except AuthError as exc:
+        return await invitations_section(request, chat, error=str(exc))
+    base = chat.settings.public_url or str(request.base_url)
+    link = invitations.link(base, token)
+    notice = f"Made invitation {made.id}."
+    return await invitations_section(request, chat, notice=notice, link=link)
+
+
+@router.delete("/invitations/{invitation_id}")
+async def revoke_invitation(
+    request: Request,
+    admin: PageAdmin,
+    chat: ChatDep,
+    invitation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> HTMLResponse:
+    if not await invitations.revoke(chat.db, invitation_id):
+        return await invitations_section(request, chat, error="There is no such open invitation.")
+    notice = f"Revoked invitation {invitation_id}: its link no longer works."
+    return await invitations_section(request, chat, notice=notice)
 
 
 @router.post("/rooms")
@@ -81,9 +131,10 @@ async def add_room(
     description: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
-        room = await create_room(chat.db, name=name, description=description)
+        room = await create_room(chat.db, name=name, description=description, created_by=admin)
     except ChatError as exc:
         return await rooms_section(request, chat, error=str(exc))
+    await announce.room_created(chat.broker, room)
     return await rooms_section(request, chat, notice=f"Created room {room.name}.")
 
 

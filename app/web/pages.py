@@ -9,9 +9,9 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import escape
 
-from app import access, announce, auth, mentions, rooms, unread, users
+from app import access, announce, auth, invitations, mentions, rooms, unread, users
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
-from app.errors import ChatError
+from app.errors import ChatError, NotAllowed
 from app.models import User
 from app.render import Window, render
 from app.search.find import Hit
@@ -31,7 +31,7 @@ from app.web.deps import (
     is_secure,
     session_id,
 )
-from app.web.limits import MAX_ID, MAX_SEQ
+from app.web.limits import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, MAX_SEQ
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,21 +92,120 @@ async def start_login(request: Request, user: User, target: str) -> RedirectResp
     return response
 
 
+def sign_up_page(
+    request: Request,
+    status_code: int = 200,
+    *,
+    action: str = "/register",
+    username: str = "",
+    error: str | None = None,
+    closed: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The sign-up form, or (``closed``: a title) why this page makes no account."""
+    return page(
+        request,
+        "register.html",
+        status_code,
+        action=action,
+        username=username,
+        error=error,
+        closed=bool(closed),
+        closed_title=closed,
+        **context,
+    )
+
+
+async def sign_up_state(db: DbDep, settings: SettingsDep) -> tuple[bool, bool]:
+    """(first run, invitation needed) for a sign-up without a link."""
+    first = not await invitations.anyone_registered(db)
+    return first, settings.registration == "invite" and not first
+
+
 @router.get("/register")
-async def register_form(request: Request) -> HTMLResponse:
-    return page(request, "register.html", username="", error=None)
+async def register_form(request: Request, db: DbDep, settings: SettingsDep) -> HTMLResponse:
+    first, by_invitation = await sign_up_state(db, settings)
+    if by_invitation:
+        error = str(invitations.InvitationNeeded())
+        return sign_up_page(request, 403, error=error, closed="Sign-up is by invitation")
+    return sign_up_page(request, first_run=first)
 
 
 @router.post("/register")
 async def register(
-    request: Request, db: DbDep, passwords: PasswordsDep, username: FormStr, password: FormStr
+    request: Request,
+    db: DbDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    username: FormStr,
+    password: FormStr,
 ) -> Response:
+    return await sign_up(request, db, passwords, settings, username, password, token=None)
+
+
+async def sign_up(
+    request: Request,
+    db: DbDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    username: str,
+    password: str,
+    *,
+    token: str | None,
+) -> Response:
+    """Create the account (through the link ``token``, if any) and log it in. A link
+    that cannot make one (any more) answers its page without a form."""
     username = username.strip()
+    claim = invitations.sign_up_claim(token, settings.registration)
+    action = "/register" if token is None else f"/invite/{token}"
     try:
-        user = await auth.create_user(db, passwords, username=username, password=password)
+        # A dead link or a closed sign-up is refused before the password is hashed:
+        # refusals cost nothing. The claim decides again, atomically, with the account.
+        if token is not None:
+            await invitations.check(db, token)
+        elif (await sign_up_state(db, settings))[1]:
+            raise invitations.InvitationNeeded()
+        user = await auth.create_user(
+            db, passwords, username=username, password=password, claim=claim
+        )
+    except invitations.InvitationNeeded as exc:
+        return sign_up_page(request, 403, error=str(exc), closed="Sign-up is by invitation")
+    except invitations.InvitationError as exc:
+        return sign_up_page(request, exc.status, error=str(exc), closed="This link cannot be used")
     except AuthError as exc:
-        return page(request, "register.html", 400, username=username, error=str(exc))
+        response = sign_up_page(request, 400, action=action, username=username, error=str(exc))
+        return private_link(response) if token else response
     return await start_login(request, user, "/")
+
+
+def private_link(response: HTMLResponse) -> HTMLResponse:
+    """The page of an invitation link sends no Referer anywhere: the token is the
+    link's secret, and this page's address holds it."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@router.get("/invite/{token}")
+async def invitation_form(request: Request, db: DbDep, token: str) -> HTMLResponse:
+    """An invitation link: the sign-up form, or why the link makes no account."""
+    try:
+        await invitations.check(db, token)
+    except invitations.InvitationError as exc:
+        return sign_up_page(request, exc.status, error=str(exc), closed="This link cannot be used")
+    return private_link(sign_up_page(request, action=f"/invite/{token}", invited=True))
+
+
+@router.post("/invite/{token}")
+async def register_invited(
+    request: Request,
+    db: DbDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    token: str,
+    username: FormStr,
+    password: FormStr,
+) -> Response:
+    return await sign_up(request, db, passwords, settings, username, password, token=token)
 
 
 @router.get("/login")
@@ -164,19 +263,25 @@ async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
     direct messages by the other people's names, online counts and unread."""
     readable = await chat.rooms(user)
     directs = [room for room in readable if room.kind == access.DIRECT]
+    people = await rooms.direct_people(chat.db, directs, user)
     return {
         "rooms": [room for room in readable if room.kind != access.DIRECT],
         "directs": directs,
-        "direct_names": await rooms.direct_names(chat.db, directs, user),
+        "direct_people": people,
+        "direct_names": {room_id: ", ".join(names) for room_id, names in people.items()},
+        # Who has a socket open anywhere, for the dots by the DMs' names.
+        "online_people": await chat.online_people() if directs else set(),
         "online": await chat.online(),
         "unread": await chat.unread_counts(user, readable),
         "no_counts": unread.NONE,
+        "may_create_room": rooms.may_create(user, chat.settings.room_creation),
     }
 
 
 async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str, Any]:
     context: dict[str, Any] = {
         **await room_list_context(chat, user),
+        **new_room_context(),
         "room": room,
         "max_length": chat.settings.max_message_length,
     }
@@ -192,6 +297,47 @@ async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str,
         # Where the "new messages" line goes when the page opens the room.
         context["read_seq"] = context["unread"].get(room.id, unread.NONE).read_seq
     return context
+
+
+def new_room_context(
+    name: str = "", description: str = "", kind: str = access.PUBLIC, error: str | None = None
+) -> dict[str, Any]:
+    """What the "create a room" form shows: what was typed, and why it was refused."""
+    return {
+        "new_room": {"name": name, "description": description, "kind": kind},
+        "error": error,
+        "max_room_name": MAX_ROOM_NAME,
+        "max_description": MAX_DESCRIPTION,
+    }
+
+
+@router.post("/rooms")
+async def create_room_form(
+    request: Request,
+    user: PageUser,
+    chat: ChatDep,
+    name: FormStr,
+    description: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = access.PUBLIC,
+) -> Response:
+    """Create a room from the page and open it. Refused: htmx gets the form back with
+    why (a 200, so it is swapped in); a browser without JavaScript the home page (400)."""
+    try:
+        rooms.check_may_create(user, chat.settings.room_creation)
+        room = await rooms.create_room(
+            chat.db, name=name, description=description, kind=kind, created_by=user
+        )
+    except ChatError as exc:
+        form = new_room_context(name, description, kind, str(exc))
+        if request.headers.get("hx-request") == "true":
+            return page(request, "fragments/new_room.html", **form)
+        context = {**await chat_context(chat, user), **form}
+        return page(request, "chat.html", 403 if isinstance(exc, NotAllowed) else 400, **context)
+    await announce.room_created(chat.broker, room)
+    target = f"/rooms/{room.id}"
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/")

@@ -202,17 +202,29 @@ class Listener:
 
 
 class Lobby(Listener):
-    """A home page's socket: every room's online count, and nothing else."""
+    """A home page's socket: every room's online count, and nothing else. Its user
+    counts as online (app.chat.ANYWHERE) while it is open."""
 
-    __slots__ = ("chat", "user")
+    __slots__ = ("arrived", "chat", "user")
 
     def __init__(self, conn: Connection, hub: Hub, chat: Chat, user: User) -> None:
         super().__init__(conn, hub)
         self.chat = chat
         self.user = user
+        self.arrived = False
+
+    async def closed(self) -> None:
+        try:
+            if self.arrived:
+                self.arrived = False
+                await self.chat.depart(self.user.username)
+        finally:
+            await super().closed()
 
     async def enter(self) -> None:
         await self.hub.join(self.conn)
+        await self.chat.arrive(self.user.username)
+        self.arrived = True
         # The page may be older than the counts: its first frame brings them all up
         # to date. The snapshot's place comes first in that frame, so a change that
         # arrives while the counts are read follows it instead of being undone.

@@ -37,16 +37,16 @@ async def test_two_people_chat_both_ways(
     bob, watch_b = await new_page(browser, server, "bob", viewport=DESKTOP, color_scheme="dark")
 
     await open_room(alice, server, lounge)
-    await expect(alice.locator("#members li")).to_have_text(["alice"])
+    await expect(alice.locator("#members .member-name")).to_have_text(["alice"])
     await expect(alice.locator(f"#online-{lounge}")).to_have_text("1")
 
     # Bob comes in: Alice sees a quiet join line, his name, and the count change live.
     await open_room(bob, server, lounge)
     join = alice.locator('#messages .notice[data-notice="join"][data-user="bob"]')
     await expect(join).to_have_text(re.compile("bob joined"))
-    await expect(alice.locator("#members li")).to_have_text(["alice", "bob"])
+    await expect(alice.locator("#members .member-name")).to_have_text(["alice", "bob"])
     await expect(alice.locator(f"#online-{lounge}")).to_have_text("2")
-    await expect(bob.locator("#members li")).to_have_text(["alice", "bob"])
+    await expect(bob.locator("#members .member-name")).to_have_text(["alice", "bob"])
 
     # Both ways, with Enter and with the button; Shift+Enter makes a new line.
     await send(alice, "Morning! The plan is at https://example.com/plan?week=12.")
@@ -99,7 +99,7 @@ async def test_two_people_chat_both_ways(
     await open_room(bob, server, quiet)
     leave = alice.locator('#messages .notice[data-notice="leave"][data-user="bob"]')
     await expect(leave).to_have_text(re.compile("bob left"))
-    await expect(alice.locator("#members li")).to_have_text(["alice"])
+    await expect(alice.locator("#members .member-name")).to_have_text(["alice"])
     await expect(alice.locator(f"#online-{lounge}")).to_have_text("1")
     await expect(alice.locator(f"#online-{quiet}")).to_have_text("1")
     await expect(bob.locator(f'[data-room-link="{quiet}"]')).to_have_attribute(
@@ -132,7 +132,7 @@ async def test_back_and_forward_between_rooms(browser, server: Server) -> None:
     await open_room(page, server, first)
     await send(page, "Chapter three was the best")
     await open_room(page, server, second)
-    await expect(page.locator("#members li")).to_have_text(["erin"])
+    await expect(page.locator("#members .member-name")).to_have_text(["erin"])
 
     async def shows(room: int, name: str) -> None:
         await expect(page).to_have_url(f"{server.base}/rooms/{room}")

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import PASSWORD, Browser, Inbox, Server, free_port, in_ci, server_env, which
+from support import (
+    PASSWORD,
+    Browser,
+    Inbox,
+    Server,
+    free_port,
+    in_ci,
+    server_env,
+    take_first_account,
+    which,
+)
 
 SECRET = "scale-test-secret-shared-by-every-server"
 # Like TALKROOM_TEST_POSTGRES: runs side by side (two work trees) each point at a
@@ -60,6 +70,8 @@ def servers(
             env = scale_env(data_dir, database_url, redis_url, **settings)
             srv = Server(free_port(), env, data_dir / "server.log")
             srv.start(*extra)
+            if not started:
+                take_first_account(srv)  # so test users are ordinary ones
             started.append(srv)
         yield started
     finally:
@@ -116,7 +128,7 @@ async def history(browser: Browser, room: int) -> list[tuple[int, int]]:
 def members(frame: str) -> list[str]:
     match = MEMBERS_RE.search(frame)
     assert match, frame
-    return re.findall(r"<li>(.*?)</li>", match.group(1))
+    return re.findall(r"<li data-person=\"([^\"]*)\"", match.group(1))
 
 
 def notices(inbox: Inbox, kind: str, user: str) -> int:

@@ -14,7 +14,8 @@ from websockets.exceptions import ConnectionClosed
 ENDPOINTS = [
     ("GET", "/api/me", None, False),
     ("GET", "/api/rooms", None, False),
-    ("POST", "/api/rooms", {"name": "made-by-{who}"}, True),
+    # Anyone creates rooms by default (TALKROOM_ROOM_CREATION=admins: test_first_run).
+    ("POST", "/api/rooms", {"name": "made-by-{who}"}, False),
     ("GET", "/api/rooms/{room}", None, False),
     ("PATCH", "/api/rooms/{room}", {"description": "changed by {who}"}, True),
     ("DELETE", "/api/rooms/{room}", None, True),
@@ -119,7 +120,7 @@ async def test_a_user_reads_and_posts_but_admin_writes_are_403(
     assert after["description"] == before["description"]
     assert (await bob.api("GET", "/api/me")).status_code == 200
     names = [r["name"] for r in (await alice.api("GET", "/api/rooms")).json()]
-    assert f"made-by-{alice.username}" not in names
+    assert f"made-by-{alice.username}" in names
 
 
 async def test_an_admin_can_call_every_endpoint(server: Server, make_user, room: int) -> None:
@@ -214,6 +215,7 @@ async def test_room_lifecycle_with_404_and_409(server: Server, make_user, unique
         ("POST", "/api/rooms/{room}/messages", {"text": "hi", "client_id": ""}),
         ("POST", "/api/rooms/{room}/messages", {"text": 5}),
         ("PATCH", "/api/users/{user}", {"is_admin": "maybe"}),
+        ("PATCH", "/api/users/{user}", {"is_admin": 0}),
         ("PATCH", "/api/users/0", {"is_admin": True}),
     ],
 )

@@ -176,3 +176,48 @@ def test_postgres_migration_indexes_existing_messages_for_search(tmp_path: Path)
     url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _search_after_migration(settings) == [[1], [1], [1], [1], []]
+
+
+def _add_invitations(settings: Settings) -> list[object]:
+    """Migrate a database with an account from 0014 to head and back: 0015 adds the
+    empty invitations table beside the data, and its downgrade removes only that."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import alembic_config
+
+    config = alembic_config(settings)
+    command.upgrade(config, "0014")
+
+    async def run(statement: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            result = await conn.execute(text(statement))
+            rows = list(result.all()) if result.returns_rows else []
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', true, CURRENT_TIMESTAMP)"
+        )
+    )
+    upgrade_database(settings)
+    found = asyncio.run(
+        run("SELECT (SELECT count(*) FROM invitations), (SELECT username FROM users)")
+    )
+    command.downgrade(config, "0014")
+    after = asyncio.run(run("SELECT username FROM users"))
+    upgrade_database(settings)
+    return [*found, *after]
+
+
+def test_sqlite_migration_0015_adds_invitations_beside_existing_data(tmp_path: Path) -> None:
+    assert _add_invitations(Settings(data_dir=tmp_path)) == [(0, "old"), ("old",)]
+
+
+def test_postgres_migration_0015_adds_invitations_beside_existing_data(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _add_invitations(settings) == [(0, "old"), ("old",)]

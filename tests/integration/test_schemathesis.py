@@ -92,7 +92,8 @@ def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     settings = {}
     if request.param == "postgres":
         settings["database_url"] = postgres_url("talkroom_fuzzed")
-    with running_server(tmp_path_factory.mktemp("fuzzed"), **settings) as server:
+    # Its own accounts: boss is the first (the admin), pleb an ordinary user.
+    with running_server(tmp_path_factory.mktemp("fuzzed"), first_run=True, **settings) as server:
         server.cli("createuser", "boss", "--admin", "--password-stdin", stdin=PASSWORD)
         server.cli("createuser", "pleb", "--password-stdin", stdin=PASSWORD)
         server.create_room("general", "For the fuzzers")

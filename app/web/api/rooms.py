@@ -87,17 +87,29 @@ async def mark_read(body: ReadIn, user: ApiUser, room: RoomDep, chat: ChatDep) -
     )
 
 
+CREATE_WRITE = {
+    **WRITE,
+    403: problem_of(
+        "TALKROOM_ROOM_CREATION=admins and the caller is not an admin, "
+        "or the CSRF header is missing or wrong."
+    ),
+}
+
+
 @router.post(
     "/rooms",
-    summary="Create a room (admins)",
+    summary="Create a public or private room (anyone, unless TALKROOM_ROOM_CREATION=admins)",
+    description="A private room's creator is its first member and manages its members.",
     operation_id="create_room",
     status_code=201,
-    responses={**ADMIN_WRITE, **NAME_TAKEN, 201: {"links": ROOM_LINKS}},
+    responses={**CREATE_WRITE, **NAME_TAKEN, 201: {"links": ROOM_LINKS}},
 )
-async def create(body: RoomIn, admin: ApiAdmin, db: DbDep) -> RoomOut:
+async def create(body: RoomIn, user: ApiUser, chat: ChatDep) -> RoomOut:
+    rooms.check_may_create(user, chat.settings.room_creation)
     room = await create_room(
-        db, name=body.name, description=body.description, kind=body.kind, created_by=admin
+        chat.db, name=body.name, description=body.description, kind=body.kind, created_by=user
     )
+    await announce.room_created(chat.broker, room)
     return RoomOut.of(room, {})
 
 

@@ -103,7 +103,10 @@ class UserOut(Me):
 
 
 class UserPatch(BaseModel):
-    is_admin: bool = Field(description="Grant (true) or take away (false) admin rights.")
+    # Strict: the schema says boolean, so 0 or "yes" is refused (422), not read as one.
+    is_admin: bool = Field(
+        strict=True, description="Grant (true) or take away (false) admin rights."
+    )
 
 
 # Rooms ----------------------------------------------------------------------
