@@ -10,6 +10,7 @@ not a Paraguayan web site). Everything else stays the text it was typed as:
   ("# of users", a pasted indented line, a "---" separator) than a wish for a
   big title, so they are paragraphs.
 - Tables are not in CommonMark; reference definitions would make a line vanish.
+- HTML entities: "&amp;" shows as typed, like every other character.
 - Images: ``![alt](url)`` is the "!" and a link to the url (if it is http(s)),
   so nothing is fetched by a reader's browser and ``data:`` never loads.
 
