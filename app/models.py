@@ -130,6 +130,9 @@ class Message(Base):
     # at save time: the fragment renders from the row alone (message_mentions is
     # what the unread counts read).
     mentions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The text as HTML (app.markup), rendered once by the writer; NULL for messages
+    # saved before formatting, which are rendered from the text when read.
+    html: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     author: Mapped[User] = relationship(lazy="joined")
 

@@ -6,18 +6,16 @@ whether it arrived live, by catch-up or in a page load.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from app.mentions import MENTION_RE, resolve
+from app import markup
 from app.models import Message, Room
 from app.search.query import MAX_QUERY
 from app.unread import CAP, Counts
@@ -31,66 +29,6 @@ env = Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
-
-# http(s) URLs up to whitespace or a character that cannot sit in one unescaped.
-URL_RE = re.compile(r"""\bhttps?://[^\s<>"'`\x00-\x1f\x7f]+""", re.IGNORECASE)
-TRAILING = ".,;:!?*_~)]}"
-PAIRS = {")": "(", "]": "[", "}": "{"}
-LINK = '<a href="{href}" rel="noopener nofollow ugc" target="_blank">{text}</a>'
-MENTION = '<span class="mention" data-mention="{username}">@{text}</span>'
-
-
-def _trim_url(url: str) -> str:
-    """Drop sentence punctuation after a URL, but keep a closing bracket it opened."""
-    while url and url[-1] in TRAILING:
-        last = url[-1]
-        if last in PAIRS and url.count(PAIRS[last]) >= url.count(last):
-            break
-        url = url[:-1]
-    return url
-
-
-def _mentionify(text: str, mentioned: dict[str, str]) -> str:
-    """Escape ``text``, making each ``@name`` of a mentioned user a mention element."""
-    if not mentioned or "@" not in text:
-        return escape(text)
-    out: list[str] = []
-    pos = 0
-    for match in MENTION_RE.finditer(text):
-        found = resolve(match.group(1), mentioned)
-        if found is None:
-            continue
-        username, name = found
-        out.append(escape(text[pos : match.start()]))
-        out.append(MENTION.format(username=escape(username), text=escape(name)))
-        pos = match.start() + 1 + len(name)
-    out.append(escape(text[pos:]))
-    return "".join(out)
-
-
-def linkify(text: str, mentions: str = "") -> Markup:
-    """Escape ``text``, make its http(s) URLs into links and its mentions of
-    ``mentions`` (space-separated usernames) into mention elements; every piece is
-    escaped, so the result can only ever hold the elements made here."""
-    mentioned = {name.casefold(): name for name in mentions.split()}
-    out: list[str] = []
-    pos = 0
-    for match in URL_RE.finditer(text):
-        url = _trim_url(match.group())
-        try:
-            host = urlsplit(url).hostname
-        except ValueError:
-            host = None
-        if not host:
-            continue
-        out.append(_mentionify(text[pos : match.start()], mentioned))
-        out.append(LINK.format(href=escape(url), text=escape(url)))
-        pos = match.start() + len(url)
-    out.append(_mentionify(text[pos:], mentioned))
-    return Markup("".join(out))
-
-
-env.filters["linkify"] = linkify
 
 
 def render(name: str, **context: object) -> str:
@@ -106,6 +44,7 @@ class MessageView(NamedTuple):
     text: str
     created_at: datetime
     mentions: str = ""  # the usernames it mentions, space-separated
+    html: str | None = None  # the text as HTML (app.markup); None: render it from text
 
     @classmethod
     def of(cls, message: Message | MessageView) -> MessageView:
@@ -118,7 +57,19 @@ class MessageView(NamedTuple):
             message.text,
             message.created_at,
             message.mentions or "",
+            message.html,
         )
+
+
+def text_html(message: MessageView) -> Markup:
+    """A message's text as HTML: stored by the writer (app.markup, sanitized), or
+    rendered from the text for a message saved before formatting existed."""
+    if message.html is not None:
+        return Markup(message.html)
+    return Markup(markup.to_html(message.text, message.mentions))
+
+
+env.filters["text_html"] = text_html
 
 
 # Rendered messages, keyed by all they show: messages never change, so an entry is

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app import mentions
+from app import markup, mentions
 from app.db import Database
 from app.errors import RoomNotFound
 from app.models import Message, MessageMention, Room, User, utcnow
@@ -27,7 +27,7 @@ TAKE_SEQS = (
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
     .returning(ROOMS.c.last_seq)
 )
-MAX_BATCH = 500  # rows in one INSERT (7 bound values each; SQLite allows 32,766)
+MAX_BATCH = 500  # rows in one INSERT (8 bound values each; SQLite allows 32,766)
 
 
 @dataclass
@@ -118,6 +118,8 @@ class MessageWriter:
                 saved += posts
             if saved:
                 mentioned = await _find_mentions(conn, saved)
+                for post in saved:  # once, here, so fan-out and reads only copy it
+                    post.row["html"] = markup.to_html(post.row["text"], post.row["mentions"])
                 rows = [post.row for post in saved]
                 insert_rows = insert(MESSAGES).values(rows)
                 returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)

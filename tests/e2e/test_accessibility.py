@@ -62,6 +62,9 @@ CHAT_TEXT = [
     ("time", ".msg time", None),
     ("text", ".msg .text", None),
     ("link", ".msg .text a", None),
+    ("inline code", ".msg .text p code", None),
+    ("quote", ".msg .text blockquote", None),
+    ("code block", ".msg .text pre code", None),
     ("own time", ".msg.own-probe time", None),
     ("own text", ".msg.own-probe .text", None),
     ("send", "#send-form button[type=submit]", None),
@@ -109,7 +112,9 @@ async def test_colours_meet_wcag_aa(browser, server: Server, make_user, unique, 
     server.create_room(f"empty-{scheme}-{unique}")  # an idle badge
     friend = await make_user()
     response = await friend.api(
-        "POST", f"/api/rooms/{room}/messages", json={"text": "see https://example.com"}
+        "POST",
+        f"/api/rooms/{room}/messages",
+        json={"text": "see https://example.com `code`\n> quoted\n\n```\nblock\n```"},
     )
     assert response.status_code == 201
     await page.goto("/register")

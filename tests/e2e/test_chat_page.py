@@ -53,7 +53,7 @@ async def test_two_people_chat_both_ways(
     await expect(alice.locator("#message-input")).to_be_focused()
     link = bob.locator(".msg .text a")
     await expect(link).to_have_attribute("href", "https://example.com/plan?week=12")
-    await expect(link).to_have_attribute("rel", "noopener nofollow ugc")
+    await expect(link).to_have_attribute("rel", "nofollow noopener noreferrer")
     await expect(bob.locator(".msg .text").last).to_have_text(
         "Morning! The plan is at https://example.com/plan?week=12."
     )

@@ -13,6 +13,7 @@ ON_BOTH = {
     "test_account_sessions",
     "test_accounts",
     "test_api",
+    "test_formatting",
     "test_hardening_input",
     "test_private_rooms",
     "test_search",

@@ -103,7 +103,7 @@ def send(text: str) -> str:
 
 
 def texts(inbox: Inbox) -> list[str]:
-    return re.findall(r'<p class="text">(.*?)</p>', "".join(inbox.frames), re.S)
+    return re.findall(r'<div class="text"><p>(.*?)</p></div>', "".join(inbox.frames), re.S)
 
 
 @pytest.fixture

@@ -138,6 +138,16 @@ def expected_text(vector: str) -> str:
     return vector.strip()
 
 
+# A message is Markdown (app.markup): where a vector is also formatting, the page
+# shows the formatted text, still as text nodes only (here "*7 }} … ${7*" is italic).
+FORMATTED = {"template-syntax": "{{ 77 }} {% if 1 %}x{% endif %} ${77}"}
+
+
+def shown_message(vector: str) -> str:
+    names = [name for name, v in VECTORS.items() if v == vector]
+    return FORMATTED.get(names[0], expected_text(vector)) if names else expected_text(vector)
+
+
 def decoded(text: str) -> str:
     """What a form field holds on the server: undecodable bytes become U+FFFD."""
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
@@ -187,7 +197,7 @@ async def assert_kept_or_refused(
     assert after["seq"] == (before["seq"] if before else 0) + 1
     page = await browser.client.get(f"/rooms/{room}")
     assert page.status_code == 200
-    assert_inert(page.text, expected_text(vector))
+    assert_inert(page.text, shown_message(vector))
 
 
 @pytest.mark.parametrize("name", VECTORS)
@@ -204,7 +214,7 @@ async def test_hostile_message_over_the_websocket(
     tree = Tree(reply)
     refused = any(e.attrs.get("id") == "chat-error" for e in tree.top)
     assert all(ALLOWED_TOP_LEVEL.match(e.attrs.get("id", "")) for e in tree.top), reply
-    assert_inert(reply, None if refused else expected_text(vector))
+    assert_inert(reply, None if refused else shown_message(vector))
     if refused:
         assert re.search(r"cannot|not JSON|must", reply), reply
     await assert_kept_or_refused(admin, hostile_room, before, vector, refused)
@@ -229,6 +239,46 @@ async def test_hostile_message_over_the_api(
         assert response.json()["detail"]
     await assert_kept_or_refused(
         admin, hostile_room, before, vector, refused=response.status_code == 422
+    )
+
+
+def formatted(vector: str) -> str:
+    """``vector`` in every construct of the Markdown subset, one after the other."""
+    v = vector.strip()
+    return f"**{v}**\n\n*{v}*\n\n> {v}\n\n- {v}\n1. {v}\n\n`{v}`\n\n```\n{v}\n```\n\n[{v}](https://example.com/)"
+
+
+@pytest.mark.parametrize("name", VECTORS)
+async def test_hostile_message_inside_formatting(
+    server: Server, admin: Browser, hostile_room: int, name: str
+) -> None:
+    """Inside bold, italic, a quote, lists, code and a link's text, each vector stays
+    inert; in the code block it is shown exactly as typed."""
+    text = formatted(VECTORS[name])
+    body = json.dumps({"text": text})
+    response = await admin.api(
+        "POST",
+        f"/api/rooms/{hostile_room}/messages",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code in (201, 422), (response.status_code, response.text)
+    if response.status_code == 422:
+        return  # refused as a plain message too (a NUL)
+    message = response.json()
+    assert message["text"] == text
+    assert_inert(message["html"], None)
+    page = await admin.client.get(f"/rooms/{hostile_room}")
+    assert page.status_code == 200
+    element = re.search(
+        rf'<article class="msg" id="message-{message["id"]}".*?</article>', page.text, re.S
+    )
+    assert element is not None and message["html"] in element.group()
+    assert_inert(page.text, expected_text(VECTORS[name]).replace("\ud800", "\ufffd"))
+    code = [e for e in Tree(element.group()).elements if e.tag == "pre"]
+    assert (
+        len(code) == 1
+        and "".join(code[0].text) == expected_text(VECTORS[name]).replace("\ud800", "\ufffd") + "\n"
     )
 
 

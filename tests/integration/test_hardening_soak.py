@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 CLIENTS, EACH, PACE = 32, 40, 0.3
 ARTICLE_RE = re.compile(
-    r'id="message-(\d+)" data-seq="(\d+)"[^>]*>.*?<p class="text">([^<]*)</p>', re.S
+    r'id="message-(\d+)" data-seq="(\d+)"[^>]*>.*?<div class="text"><p>([^<]*)</p></div>',
+    re.S,
 )
 
 

@@ -221,3 +221,90 @@ def test_postgres_migration_0015_adds_invitations_beside_existing_data(tmp_path:
     url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _add_invitations(settings) == [(0, "old"), ("old",)]
+
+
+def _format_existing_messages(settings: Settings) -> dict[str, object]:
+    """A database with a message saved before formatting, migrated to head: its html
+    stays NULL and it is rendered from its text when read; down and up again keep
+    it and its search index."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import Database, alembic_config
+    from app.windows import Windows
+
+    config = alembic_config(settings)
+    command.upgrade(config, "0015")
+    source = "**old** `code` <b>x</b> https://example.com"
+
+    async def run(*statements: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            rows: list[object] = []
+            for statement in statements:
+                result = await conn.execute(text(statement), {"t": source})
+                rows = list(result.all()) if result.returns_rows else rows
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq, kind)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 1, 'public')",
+            "INSERT INTO messages (room_id, author_id, seq, text, created_at, mentions)"
+            " VALUES (1, 1, 1, :t, CURRENT_TIMESTAMP, '')",
+        )
+    )
+    if settings.database_url is None:  # as the writer does (app.search.sqlite)
+        asyncio.run(run("INSERT INTO messages_fts(rowid, text) SELECT id, text FROM messages"))
+    upgrade_database(settings)
+    found: dict[str, object] = {"row": asyncio.run(run("SELECT text, html FROM messages"))}
+
+    async def window() -> str:
+        db = Database(settings)
+        try:
+            (view,) = await Windows(settings=settings, db=db).window(1)
+            return str(render.text_html(view))
+        finally:
+            await db.close()
+
+    from app import render
+
+    found["shown"] = asyncio.run(window())
+    command.downgrade(config, "0015")
+    found["down"] = asyncio.run(run("SELECT * FROM messages"))
+    if settings.database_url is None:  # the FTS5 triggers survived the column's drop
+        found["index"] = asyncio.run(
+            run(
+                "SELECT (SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'code'),"
+                " (SELECT count(*) FROM sqlite_master WHERE name = 'messages_fts_forget')"
+            )
+        )
+    upgrade_database(settings)
+    found["up"] = asyncio.run(run("SELECT count(*), count(html) FROM messages"))
+    return found
+
+
+def _check_formatted(found: dict[str, object]) -> None:
+    assert found["row"] == [("**old** `code` <b>x</b> https://example.com", None)]
+    assert found["shown"] == (
+        "<p><strong>old</strong> <code>code</code> &lt;b&gt;x&lt;/b&gt; "
+        '<a href="https://example.com" target="_blank" rel="nofollow noopener noreferrer">'
+        "https://example.com</a></p>"
+    )
+    (down,) = found["down"]  # type: ignore[misc]
+    assert "html" not in down._fields  # type: ignore[attr-defined]
+    assert found["up"] == [(1, 0)]
+
+
+def test_sqlite_migration_leaves_old_messages_to_render_from_text(tmp_path: Path) -> None:
+    found = _format_existing_messages(Settings(data_dir=tmp_path))
+    _check_formatted(found)
+    assert found["index"] == [(1, 1)]
+
+
+def test_postgres_migration_leaves_old_messages_to_render_from_text(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
+    _check_formatted(_format_existing_messages(Settings(data_dir=tmp_path, database_url=url)))

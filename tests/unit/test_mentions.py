@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.markup import to_html
 from app.mentions import MAX_MENTIONS, candidates
-from app.render import linkify
 
 
 def test_candidates_are_distinct_casefolded_and_capped() -> None:
@@ -16,13 +16,13 @@ def test_candidates_are_distinct_casefolded_and_capped() -> None:
 
 
 def test_only_mentioned_names_render_as_mentions() -> None:
-    html = linkify("hi @BOB. and @carol, see https://x.org/@bob", "bob")
+    html = to_html("hi @BOB. and @carol, see https://x.org/@bob", "bob")
     assert html == (
-        'hi <span class="mention" data-mention="bob">@BOB</span>. and @carol, see '
-        '<a href="https://x.org/@bob" rel="noopener nofollow ugc" target="_blank">'
-        "https://x.org/@bob</a>"
+        '<p>hi <span class="mention" data-mention="bob">@BOB</span>. and @carol, see '
+        '<a href="https://x.org/@bob" target="_blank" rel="nofollow noopener noreferrer">'
+        "https://x.org/@bob</a></p>"
     )
-    assert linkify("@bob<script>", "bob") == (
-        '<span class="mention" data-mention="bob">@bob</span>&lt;script&gt;'
+    assert to_html("@bob<script>", "bob") == (
+        '<p><span class="mention" data-mention="bob">@bob</span>&lt;script&gt;</p>'
     )
-    assert linkify("@bob", "") == "@bob"
+    assert to_html("@bob", "") == "<p>@bob</p>"

@@ -29,9 +29,10 @@ def test_a_saved_message_and_a_page_row_render_the_same_element() -> None:
         '<article class="msg" id="message-7" data-seq="3" data-author="alice" hx-disable>\n'
         '<header><span class="author">alice</span> '
         '<time datetime="2026-11-27T15:53:08+00:00">15:53</time></header>\n'
-        '<p class="text">&lt;b&gt;hi&lt;/b&gt; &amp; <a href="https://example.com/a?b=1&amp;c=2" '
-        'rel="noopener nofollow ugc" target="_blank">https://example.com/a?b=1&amp;c=2</a> '
-        "{{ x }}</p>\n</article>"
+        '<div class="text"><p>&lt;b&gt;hi&lt;/b&gt; &amp; '
+        '<a href="https://example.com/a?b=1&amp;c=2" '
+        'target="_blank" rel="nofollow noopener noreferrer">https://example.com/a?b=1&amp;c=2</a> '
+        "{{ x }}</p></div>\n</article>"
     )
 
 

@@ -221,7 +221,13 @@ class MessageOut(BaseModel):
     seq: int = Field(description="The message's number in its room: 1, 2, 3, …", examples=[7])
     room_id: int = Field(examples=[1])
     author: str = Field(description="The author's username.", examples=["alice"])
-    text: str = Field(examples=["Hello, room!"])
+    text: str = Field(
+        description="The text as it was sent (Markdown source).", examples=["Hi *all*"]
+    )
+    html: str = Field(
+        description="The text as the page shows it: the Markdown subset rendered and sanitized.",
+        examples=["<p>Hi <em>all</em></p>"],
+    )
     created_at: datetime
     mentions: list[str] = Field(
         default_factory=list,
@@ -237,6 +243,7 @@ class MessageOut(BaseModel):
     def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
         fields = row._asdict()
         fields["mentions"] = row.mentions.split()
+        fields["html"] = str(render.text_html(row))
         return cls(room_id=room_id, **fields)
 
 

@@ -1,0 +1,204 @@
+"""A message's text as HTML: a small Markdown subset, rendered once when it is saved.
+
+markdown-it-py parses CommonMark with raw HTML off, and only these constructs on:
+**bold**, *italic*, `code`, fenced code blocks, > quotes, lists, links and
+autolinked URLs (linkify-it, scheme-ful ones only: "app.py" is a file name here,
+not a Paraguayan web site). Everything else stays the text it was typed as:
+
+- Headings (``# x`` and a line underlined with ``---``), rules and indented code
+  blocks: in a chat they are far more often a line that happens to start that way
+  ("# of users", a pasted indented line, a "---" separator) than a wish for a
+  big title, so they are paragraphs.
+- Tables are not in CommonMark; reference definitions would make a line vanish.
+- HTML entities: "&amp;" shows as typed, like every other character.
+- Images: ``![alt](url)`` is the "!" and a link to the url (if it is http(s)),
+  so nothing is fetched by a reader's browser and ``data:`` never loads.
+
+Links may point at http, https and mailto URLs only; anything else (javascript:,
+data:, relative paths, entity tricks) fails markdown-it's link rule and stays text.
+
+``@name`` of a user the message mentions becomes the same element as before
+(``<span class="mention" data-mention="…">``) wherever it sits in the formatting,
+except inside code and link text.
+
+nh3 (the ammonia sanitizer) then cleans the result against an allowlist of the
+tags and attributes above, as a second wall: if markdown-it ever let something
+through, no ``on*``, ``style``, ``hx-*`` or other attribute and no other tag
+reaches the page. It also sets every link's ``rel`` and ``target``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from markupsafe import escape
+
+from app.mentions import MENTION_RE, resolve
+
+SCHEMES = frozenset({"http", "https", "mailto"})
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
+SCHEME_RE = re.compile(r"([a-z][a-z0-9+.-]*):", re.IGNORECASE)
+REL = "nofollow noopener noreferrer"
+TAGS = frozenset(
+    {"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a", "span"}
+)
+ATTRIBUTES = {"a": {"href"}, "ol": {"start"}, "span": {"data-mention"}}
+CLASSES = {"span": {"mention"}}
+# Blocks and inline elements nested deeper than this stay text: markdown-it stops
+# there, so 10,000 ">" or "*" cost linear time and no deep recursion.
+MAX_NESTING = 20
+
+
+def allowed_link(url: str) -> bool:
+    """Whether a (normalised) link target may be an href: http(s) and mailto only."""
+    match = SCHEME_RE.match(url.strip())
+    return match is not None and match.group(1).lower() in SCHEMES
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt(
+        "zero", {"maxNesting": MAX_NESTING, "html": False, "linkify": True, "breaks": True}
+    )
+    md.enable(["fence", "blockquote", "list"])
+    # Not "entity": "&amp;" typed in a chat shows as typed, as every other character does.
+    md.enable(["newline", "escape", "backticks", "emphasis", "link", "autolink"])
+    md.enable(["linkify"])  # the core rule (mailto:) and the inline one (://)
+    md.inline.ruler.at("linkify", _linkify_inline)
+    assert md.linkify is not None  # linkify-it-py is installed (the [linkify] extra)
+    md.linkify.set({"fuzzy_link": False, "fuzzy_email": False, "fuzzy_ip": False})
+    md.validateLink = allowed_link  # type: ignore[method-assign]
+    md.core.ruler.push("mentions", _mark_mentions)
+    md.add_render_rule("mention", _render_mention)
+    return md
+
+
+# The scheme before a "://": what markdown-it's inline linkify rule looks for, but
+# only in the last characters of the pending text. The rule searches all of it at
+# every "://", so 500 "http:// " in a message took ~65 ms; linkify-it knows no
+# scheme longer than this anyway.
+SCHEME_TAIL = 32
+TAIL_SCHEME_RE = re.compile(r"(?:^|[^a-z0-9.+-])([a-z][a-z0-9.+-]*)$", re.IGNORECASE)
+
+
+def _linkify_inline(state: StateInline, silent: bool) -> bool:
+    """markdown-it-py 4.3's rules_inline.linkify, with the scheme searched for in a
+    bounded tail of the pending text (linear time instead of quadratic)."""
+    pos = state.pos
+    if state.linkLevel > 0 or not state.src.startswith("://", pos) or state.md.linkify is None:
+        return False
+    match = TAIL_SCHEME_RE.search(state.pending[-SCHEME_TAIL:])
+    if not match:
+        return False
+    proto = match.group(1)
+    link = state.md.linkify.match_at_start(state.src[pos - len(proto) :])
+    if not link:
+        return False
+    url: str = link.url.rstrip("*")  # a "*" at the end is emphasis, not the URL
+    full_url = state.md.normalizeLink(url)
+    if not state.md.validateLink(full_url):
+        return False
+    if not silent:
+        state.pending = state.pending[: -len(proto)]
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": full_url}
+        token.markup, token.info = "linkify", "auto"
+        token = state.push("text", "", 0)
+        token.content = state.md.normalizeLinkText(url)
+        token = state.push("link_close", "a", -1)
+        token.markup, token.info = "linkify", "auto"
+    state.pos += len(url) - len(proto)
+    return True
+
+
+def _mark_mentions(state: StateCore) -> None:
+    """Split the text tokens outside links around each mention of a mentioned user
+    (``env["mentioned"]``: username key -> username) into a mention token."""
+    mentioned: dict[str, str] = state.env.get("mentioned") or {}
+    if not mentioned:
+        return
+    for block in state.tokens:
+        if block.type != "inline" or not block.children or "@" not in block.content:
+            continue
+        children: list[Token] = []
+        in_link = 0
+        for token in block.children:
+            if token.type == "link_open":
+                in_link += 1
+            elif token.type == "link_close":
+                in_link -= 1
+            if token.type == "text" and not in_link and "@" in token.content:
+                children += _split_mentions(token.content, mentioned)
+            else:
+                children.append(token)
+        block.children = children
+
+
+def _split_mentions(text: str, mentioned: dict[str, str]) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    for match in MENTION_RE.finditer(text):
+        found = resolve(match.group(1), mentioned)
+        if found is None:
+            continue
+        username, name = found
+        if match.start() > pos:
+            tokens.append(_text(text[pos : match.start()]))
+        mention = Token("mention", "span", 0)
+        mention.meta = {"username": username, "name": name}
+        tokens.append(mention)
+        pos = match.start() + 1 + len(name)
+    if pos < len(text):
+        tokens.append(_text(text[pos:]))
+    return tokens
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
+def _render_mention(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    meta = tokens[idx].meta
+    return (
+        f'<span class="mention" data-mention="{escape(meta["username"])}">'
+        f"@{escape(meta['name'])}</span>"
+    )
+
+
+MD = _parser()
+
+
+def to_html(text: str, mentions: str = "") -> str:
+    """``text`` as the HTML its message shows, with ``mentions`` (the usernames it
+    mentions, space-separated, as app.mentions found them) as mention elements."""
+    mentioned = {name.casefold(): name for name in mentions.split()}
+    # A lone surrogate (JSON allows "\ud800") cannot be encoded for the sanitizer.
+    text = SURROGATE_RE.sub("\ufffd", text)
+    html = MD.render(text, {"mentioned": mentioned})
+    return sanitize(html)
+
+
+def sanitize(html: str) -> str:
+    """The second wall: only the subset's tags and attributes, http(s)/mailto hrefs."""
+    return nh3.clean(
+        html,
+        tags=set(TAGS),
+        attributes=ATTRIBUTES,
+        allowed_classes=CLASSES,
+        url_schemes=set(SCHEMES),
+        link_rel=REL,
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+        url_relative=None,
+        strip_comments=True,
+    ).strip()
