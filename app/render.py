@@ -105,6 +105,7 @@ class MessageView(NamedTuple):
     text: str
     created_at: datetime
     mentions: str = ""  # the usernames it mentions, space-separated
+    bot: bool = False  # the author is a bot (app.bots)
 
     @classmethod
     def of(cls, message: Message | MessageView) -> MessageView:
@@ -117,6 +118,7 @@ class MessageView(NamedTuple):
             message.text,
             message.created_at,
             message.mentions or "",
+            bool(message.author.is_bot),
         )
 
 

@@ -26,6 +26,7 @@ ROOM_MESSAGES = (
         MESSAGES.c.text,
         MESSAGES.c.created_at,
         MESSAGES.c.mentions,
+        USERS.c.is_bot,
     )
     .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))

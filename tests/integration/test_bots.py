@@ -1,0 +1,75 @@
+"""Bot users from the CLI: a token printed once, refused on the page login, marked
+as a bot where they appear, and bad webhook URLs refused — on a live server."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from support import MESSAGE_RE, Browser, Inbox, Server, query
+
+
+def created(out: str) -> tuple[int, str]:
+    """The bot's id and its token from ``talkroom createbot``'s output."""
+    bot_id = int(re.search(r"\(id (\d+)\)", out).group(1))  # type: ignore[union-attr]
+    token = re.search(r"^(tr_\S+)$", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    return bot_id, token
+
+
+async def test_a_bot_posts_with_its_token_and_is_marked_but_cannot_log_in(
+    server: Server, make_user, room: int, unique: str
+) -> None:
+    out = server.cli("createbot", f"bot{unique}").stdout
+    bot_id, token = created(out)
+    assert out.count(token) == 1  # printed once
+    rows = await query(server, "SELECT is_bot, password_hash FROM users WHERE id = :i", i=bot_id)
+    assert rows == [(True, "")]
+    assert f"{bot_id}\tbot{unique}\tbot" in server.cli("users").stdout
+
+    alice = await make_user()
+    async with await alice.socket(room) as ws:
+        inbox = Inbox(ws)
+        await inbox.wait_for('id="members"')
+        async with httpx.AsyncClient(base_url=server.base) as bot:
+            headers = {"Authorization": f"Bearer {token}"}
+            posted = await bot.post(
+                f"/api/rooms/{room}/messages", json={"text": "beep"}, headers=headers
+            )
+            assert posted.status_code == 201, posted.text
+        frame = await inbox.wait_for(MESSAGE_RE)
+    assert f'bot{unique}</span> <span class="bot-badge"' in frame
+    page = await alice.client.get(f"/rooms/{room}")
+    assert 'class="bot-badge"' in page.text  # and on a page load
+
+    # Neither the token nor an empty password logs the bot in on the page.
+    for password in (token, ""):
+        stranger = Browser(server)
+        response = await stranger.login(f"bot{unique}", password)
+        await stranger.close()
+        assert response.status_code in (400, 422), response.status_code
+        assert "talkroom_session" not in str(stranger.client.cookies)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://user:pw@example.com/hook", "credentials"),
+        ("ftp://example.com/hook", "http:// or https://"),
+        ("javascript:alert(1)", "http:// or https://"),
+        ("https://example.com/" + "a" * 10_000, "at most 2000"),
+        ("https:///nohost", "needs a host"),
+    ],
+)
+def test_createbot_refuses_a_bad_webhook_url(server: Server, unique: str, url: str, why: str):
+    result = server.cli("createbot", f"bot{unique}", "--webhook", url, check=False)
+    assert result.returncode == 1
+    assert why in result.stderr and "Traceback" not in result.stderr
+    assert f"bot{unique}" not in server.cli("users").stdout  # nothing was made
+
+
+def test_createbot_with_a_webhook_prints_its_secret(server: Server, unique: str) -> None:
+    out = server.cli("createbot", f"bot{unique}", "--webhook", "https://example.com/hook").stdout
+    assert re.search(r"^whsec_\S+$", out, re.MULTILINE), out
+    taken = server.cli("createbot", f"bot{unique}", check=False)
+    assert taken.returncode == 1 and "taken" in taken.stderr
