@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.web import account, admin, api, docs, errors, pages, ws
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
+from app.webhooks import worker as webhooks
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             typing=backends.typing,
         )
         tasks = [asyncio.create_task(access.keep_checking(hub, db, settings.socket_check_interval))]
+        tasks.append(asyncio.create_task(webhooks.run(app.state.chat, settings), name="webhooks"))
         if backends.shared:
             tasks.append(
                 asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))

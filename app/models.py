@@ -215,7 +215,11 @@ class WebhookDelivery(Base):
     """
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_bot_status", "bot_id", "status", "id"),)
+    __table_args__ = (
+        # A bot's oldest open delivery (its queue's head), and the due ones of all bots.
+        Index("ix_webhook_deliveries_bot_status", "bot_id", "status", "id"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

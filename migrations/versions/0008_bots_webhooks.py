@@ -68,6 +68,9 @@ def upgrade() -> None:
             "ix_webhook_deliveries_bot_status", ["bot_id", "status", "id"], unique=False
         )
         batch_op.create_index(
+            "ix_webhook_deliveries_status_next", ["status", "next_at"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_webhook_deliveries_message_id"), ["message_id"], unique=False
         )
 
