@@ -289,3 +289,85 @@ async def test_the_readme_echo_bot_answers_and_refuses_a_forged_signature(
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 5)
+
+
+# SSRF: the shared server keeps the default, private addresses refused.
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("localhost", "is a loopback address"),  # a name, resolved and then checked
+        ("[::1]", "::1 is a loopback address"),
+        ("0.0.0.0", "0.0.0.0 is unspecified"),
+        ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("10.1.2.3", "10.1.2.3 is a private address"),
+    ],
+)
+async def test_a_webhook_to_a_private_address_is_refused_without_a_request(
+    server: Server, bot: BotServer, make_user, unique: str, host: str, why: str
+) -> None:
+    room = server.create_room(f"room-{unique}")
+    url = bot.url.replace("127.0.0.1", host)
+    if host == "169.254.169.254":
+        url = "http://169.254.169.254/latest/meta-data/"
+    bot_id, _, _ = make_bot(server, f"bot{unique}", url)
+    alice = await make_user()
+    await say(alice, room, f"@bot{unique} fetch the secrets")
+    rows = await wait_deliveries(server, bot_id, settled)
+    (row,) = rows
+    assert row[1:4] == ("failed", 1, None)  # refused at once, never retried
+    assert why in row[4]
+    assert bot.received == []
+
+
+@pytest.fixture(scope="module")
+def two_on_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
+    """Two servers (each with its delivery worker) over one PostgreSQL and Redis."""
+    from scale_support import redis_db, servers
+    from support import postgres_url
+
+    database = postgres_url("talkroom_webhooks")
+    with servers(
+        tmp_path_factory.mktemp("two"), 2, database, redis_db(10), **HOOK_SETTINGS
+    ) as started:
+        yield started
+
+
+async def test_two_workers_on_postgres_deliver_each_message_exactly_once_in_order(
+    two_on_postgres: list[Server], unique: str
+) -> None:
+    first, second = two_on_postgres
+    bots = [await BotServer().start() for _ in range(2)]
+
+    async def slow_echo(request: Received, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.05)  # long enough for the other worker to try to cut in
+        await echo(request, writer)
+
+    made = []
+    for n, bot in enumerate(bots):
+        bot.answer = slow_echo
+        made.append(make_bot(first, f"bot{n}{unique}", bot.url)[0])
+    room = first.create_room(f"room-{unique}")
+    alice, bob = Browser(first), Browser(second)
+    assert (await alice.register(f"alice{unique}")).status_code == 303
+    assert (await bob.register(f"bob{unique}")).status_code == 303
+    for n in range(10):  # through both servers, so both workers see work
+        for who in (alice, bob):
+            await say(who, room, f"@bot0{unique} @bot1{unique} {who.username} {n}")
+    for bot_id in made:
+        rows = await wait_deliveries(first, bot_id, lambda r: len(r) == 20 and settled(r), 60)
+        assert {row[1] for row in rows} == {"done"}
+        assert {row[2] for row in rows} == {1}  # each made in one attempt
+    for bot in bots:
+        ids = [int(request.headers["x-talkroom-delivery"]) for request in bot.received]
+        assert len(ids) == 20 and len(set(ids)) == 20  # exactly once
+        messages = [request.json["message"]["id"] for request in bot.received]
+        assert messages == sorted(messages)  # in order
+        assert bot.most_active == 1  # one at a time per bot, across both workers
+        await bot.stop()
+    history = (await alice.client.get(f"/api/rooms/{room}/messages", params={"limit": 100})).json()
+    assert sum(m["text"].startswith("echo: ") for m in history) == 40  # one reply each
+    await alice.close()
+    await bob.close()
