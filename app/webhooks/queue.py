@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -212,3 +212,15 @@ async def trim(db: Database, per_bot: int) -> tuple[int, int]:
             )
             dropped += result.rowcount  # type: ignore[attr-defined]
     return dropped, waiting - dropped
+
+
+async def recent(db: Database, bot_ids: Sequence[int], per_bot: int = 5) -> dict[int, list[Any]]:
+    """Each bot's latest deliveries, newest first, for the admin page."""
+    found: dict[int, list[Any]] = {}
+    async with db.read() as session:
+        for bot_id in bot_ids:
+            rows = await session.execute(
+                select(D).where(D.c.bot_id == bot_id).order_by(D.c.id.desc()).limit(per_bot)
+            )
+            found[bot_id] = list(rows)
+    return found

@@ -73,3 +73,61 @@ def test_createbot_with_a_webhook_prints_its_secret(server: Server, unique: str)
     assert re.search(r"^whsec_\S+$", out, re.MULTILINE), out
     taken = server.cli("createbot", f"bot{unique}", check=False)
     assert taken.returncode == 1 and "taken" in taken.stderr
+
+
+HTMX = {"HX-Request": "true"}
+SHOWN_RE = re.compile(
+    r"(API token|Webhook secret), shown only this once: <code hx-disable>(\S+)</code>"
+)
+
+
+async def test_an_admin_makes_a_bot_rotates_its_token_and_secret_on_the_page(
+    server: Server, make_user, unique: str
+) -> None:
+    admin = await make_user()
+    server.cli("setadmin", admin.username)
+    page = await admin.client.get("/admin")
+    assert 'id="admin-bots"' in page.text
+    await admin.fetch_csrf("/admin")
+    name = f"pagebot{unique}"
+    for bad, why in [
+        ("http://u:p@example.com/", "credentials"),
+        ("gopher://example.com/", "http:// or https://"),
+        ("https://example.com/" + "a" * 10_000, "at most 2000"),
+    ]:
+        refused = await admin.api(
+            "POST", "/admin/bots", data={"name": name, "webhook": bad}, headers=HTMX
+        )
+        assert refused.status_code == 200 and why in refused.text  # shown in the section
+        assert f'data-bot="{name}"' not in refused.text
+    made = await admin.api(
+        "POST",
+        "/admin/bots",
+        data={"name": name, "webhook": "https://example.com/hook"},
+        headers=HTMX,
+    )
+    assert made.text.startswith('<section id="admin-bots"')
+    shown = dict(SHOWN_RE.findall(made.text))
+    token, secret = shown["API token"], shown["Webhook secret"]
+    assert f'data-bot="{name}"' in made.text
+    again = await admin.client.get("/admin")
+    assert token not in again.text and secret not in again.text  # shown once
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        me = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["username"] == name
+        bot_id = me.json()["id"]
+        rotated = await admin.api("POST", f"/admin/bots/{bot_id}/token", headers=HTMX)
+        new_token = dict(SHOWN_RE.findall(rotated.text))["API token"]
+        old = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert old.status_code == 401
+        new = await client.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})
+        assert new.status_code == 200
+    rotated = await admin.api("POST", f"/admin/bots/{bot_id}/secret", headers=HTMX)
+    new_secret = dict(SHOWN_RE.findall(rotated.text))["Webhook secret"]
+    assert new_secret != secret
+    stored = await query(server, "SELECT webhook_secret FROM users WHERE id = :i", i=bot_id)
+    assert stored == [(new_secret,)]
+    # Not a bot: refused, shown in the section.
+    me_id = (await admin.client.get("/api/me")).json()["id"]
+    other = await admin.api("POST", f"/admin/bots/{me_id}/token", headers=HTMX)
+    assert "There is no such bot." in other.text

@@ -139,6 +139,10 @@ async def test_a_500_every_time_fails_after_the_attempts(
     rows = await wait_deliveries(hooks, bot_id, settled)
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [("failed", 3, 500, "answered 500")]
     assert len(bot.received) == 3
+    # The admin page shows the bot's last deliveries and their errors.
+    hooks.cli("setadmin", alice.username)
+    page = (await alice.client.get("/admin")).text
+    assert f"#{rows[0][0]} failed · 3 attempts · HTTP 500 · answered 500" in page
 
 
 @pytest.mark.parametrize("misbehaviour", ["hang", "slow", "huge", "redirect"])
