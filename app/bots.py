@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from app.auth import AuthError, check_username
 from app.db import Database
+from app.errors import Conflict
 from app.models import ApiToken, User
 from app.tokens import create_token
 from app.webhooks.urls import WebhookURLError, check_url
@@ -22,6 +23,11 @@ NO_PASSWORD = ""
 
 class BotError(AuthError):
     """A bot that cannot be made or changed as asked; the message says why."""
+
+
+class NameTaken(Conflict):
+    def __init__(self) -> None:
+        super().__init__("That username is taken.")
 
 
 def new_secret() -> str:
@@ -47,7 +53,7 @@ async def create_bot(
     async with db.write() as session:
         taken = await session.scalar(select(User.id).where(User.username_key == name.casefold()))
         if taken is not None:
-            raise BotError("That username is taken.")
+            raise NameTaken()
         bot = User(
             username=name,
             username_key=name.casefold(),

@@ -181,11 +181,12 @@ def token(settings: Settings, args: argparse.Namespace) -> None:
 def createbot(settings: Settings, args: argparse.Namespace) -> None:
     from app.auth import AuthError
     from app.bots import create_bot
+    from app.errors import ChatError
 
     async def create(db: Database) -> None:
         try:
             bot, token, secret = await create_bot(db, name=args.name, webhook=args.webhook)
-        except AuthError as exc:
+        except (AuthError, ChatError) as exc:
             raise CommandError(str(exc)) from None
         print(f"Created bot {bot.username} (id {bot.id}); its API token is shown only this once:")
         print(token)

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from app import bots
 from app.auth import AuthError
 from app.db import Database
+from app.errors import ChatError
 from app.models import MAX_WEBHOOK_URL
 from app.web.deps import ChatDep, FormStr, PageAdmin, UserId
 from app.web.pages import page
@@ -61,7 +62,7 @@ async def add_bot(
 ) -> HTMLResponse:
     try:
         bot, token, secret = await bots.create_bot(chat.db, name=name, webhook=webhook or None)
-    except AuthError as exc:
+    except (AuthError, ChatError) as exc:
         return await section(request, chat, error=str(exc))
     shown = [("API token", token)] + ([("Webhook secret", secret)] if secret else [])
     return await section(request, chat, notice=f"Created bot {bot.username}.", shown=shown)

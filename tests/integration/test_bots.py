@@ -131,3 +131,30 @@ async def test_an_admin_makes_a_bot_rotates_its_token_and_secret_on_the_page(
     me_id = (await admin.client.get("/api/me")).json()["id"]
     other = await admin.api("POST", f"/admin/bots/{me_id}/token", headers=HTMX)
     assert "There is no such bot." in other.text
+
+
+async def test_the_api_makes_bots_for_admins_and_refuses_bad_webhook_urls(
+    server: Server, make_user, unique: str
+) -> None:
+    admin, bob = await make_user(), await make_user()
+    server.cli("setadmin", admin.username)
+    for browser in (admin, bob):
+        await browser.fetch_csrf("/")
+    name = f"apibot{unique}"
+    for bad in (
+        "http://user:pw@example.com/hook",
+        "ftp://example.com/hook",
+        "https://example.com/" + "a" * 10_000,
+    ):
+        refused = await admin.api("POST", "/api/bots", json={"username": name, "webhook_url": bad})
+        assert refused.status_code == 422, refused.text
+    not_admin = await bob.api("POST", "/api/bots", json={"username": name})
+    assert not_admin.status_code == 403
+    made = await admin.api(
+        "POST", "/api/bots", json={"username": name, "webhook_url": "https://example.com:8443/h"}
+    )
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["token"].startswith("tr_") and body["webhook_secret"].startswith("whsec_")
+    taken = await admin.api("POST", "/api/bots", json={"username": name})
+    assert taken.status_code == 409 and taken.json() == {"detail": "That username is taken."}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.api import me, messages, rooms, users
+from app.web.api import bots, me, messages, rooms, users
 
 router = APIRouter(prefix="/api")
 # In this order the operations appear in /docs, as they did from one module.
-for resource in (me, rooms, messages, users):
+for resource in (me, rooms, messages, users, bots):
     router.include_router(resource.router)
