@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -224,3 +224,13 @@ async def recent(db: Database, bot_ids: Sequence[int], per_bot: int = 5) -> dict
             )
             found[bot_id] = list(rows)
     return found
+
+
+async def prune(db: Database, older_than: timedelta) -> int:
+    """Forget finished deliveries (done, failed, dropped) older than this."""
+    cutoff = utcnow() - older_than
+    async with db.write() as session:
+        result = await session.execute(
+            delete(D).where(D.c.status.in_((DONE, FAILED, DROPPED)), D.c.finished_at < cutoff)
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]

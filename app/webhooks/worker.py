@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +28,9 @@ from app.webhooks import queue, send
 from app.webhooks.urls import WebhookURLError, resolve
 
 logger = logging.getLogger(__name__)
+# Finished deliveries are kept a week (the admin page shows the latest), then go.
+KEEP_FINISHED = timedelta(days=7)
+PRUNE_EVERY = 600.0
 
 
 class Worker:
@@ -38,6 +42,7 @@ class Worker:
         # Longer than any attempt can take, so a live worker never loses its claim.
         self.lease = 2 * settings.webhook_timeout + 10
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._next_prune = 0.0
 
     async def run(self) -> None:
         async with send.new_client() as client:
@@ -52,6 +57,9 @@ class Worker:
                 await self._stop()
 
     async def _round(self, client: httpx.AsyncClient) -> None:
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY
+            await queue.prune(self.db, KEEP_FINISHED)
         dropped, waiting = await queue.trim(self.db, self.settings.webhook_queue)
         if dropped:
             metrics.WEBHOOK_DELIVERIES.labels("dropped").inc(dropped)
