@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app import metrics
+from app import access, metrics
 from app.chat import Chat
 from app.errors import ChatError, RateLimited
 from app.models import Message, Room, User
@@ -151,6 +151,9 @@ class Worker:
 
     async def _reply(self, bot: User, room: Room, delivery: queue.Claimed, text: str) -> str:
         """Post the reply as the bot; what went wrong, if anything (kept on the row)."""
+        # Checked again now: the bot may have been taken out of a private room since.
+        if bot.id not in await access.readers(self.db, room.id, [bot.id]):
+            return "reply not posted: the bot cannot read the room"
         try:
             await self.chat.post(
                 room_id=room.id, author=bot, text=text, client_id=f"webhook-{delivery.id}"

@@ -375,3 +375,34 @@ async def test_two_workers_on_postgres_deliver_each_message_exactly_once_in_orde
     assert sum(m["text"].startswith("echo: ") for m in history) == 40  # one reply each
     await alice.close()
     await bob.close()
+
+
+async def test_a_bot_taken_out_of_a_private_room_meanwhile_does_not_reply_there(
+    hooks: Server, bot: BotServer, make_user, unique: str
+) -> None:
+    answer_now = asyncio.Event()
+
+    async def held(request: Received, writer: asyncio.StreamWriter) -> None:
+        await answer_now.wait()
+        await echo(request, writer)
+
+    bot.answer = held
+    bot_id, _, _ = make_bot(hooks, f"bot{unique}", bot.url)
+    alice = await make_user(target=hooks)
+    hooks.cli("setadmin", alice.username)  # who may make rooms
+    made = await alice.api("POST", "/api/rooms", json={"name": f"p-{unique}", "kind": "private"})
+    assert made.status_code == 201, made.text
+    room = made.json()["id"]
+    added = await alice.api("PUT", f"/api/rooms/{room}/members/{bot_id}")
+    assert added.status_code in (200, 201, 204), added.text
+    await say(alice, room, f"@bot{unique} secret plans")
+    await bot.wait_requests(1)
+    removed = await alice.api("DELETE", f"/api/rooms/{room}/members/{bot_id}")
+    assert removed.status_code in (200, 204), removed.text
+    answer_now.set()
+    rows = await wait_deliveries(hooks, bot_id, settled)
+    assert [(r[1], r[4]) for r in rows] == [
+        ("done", "reply not posted: the bot cannot read the room")
+    ]
+    history = (await alice.client.get(f"/api/rooms/{room}/messages")).json()
+    assert [m["author"] for m in history] == [alice.username]
