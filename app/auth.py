@@ -195,7 +195,8 @@ async def authenticate(
             user = await session.scalar(
                 select(User).where(User.username_key == username.casefold())
             )
-    hashed = user.password_hash if user else None
+    # A bot has no password and cannot log in: its token is for the API only.
+    hashed = user.password_hash if user and not user.is_bot else None
     if await passwords.verify(password, hashed):
         return user
     return None

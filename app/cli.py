@@ -14,6 +14,7 @@ from typing import Any
 
 from app.cli_admin import (
     CommandError,
+    createbot,
     createroom,
     createuser,
     deleteroom,
@@ -139,6 +140,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--admin", action="store_true")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.set_defaults(func=createuser)
+
+    p = commands.add_parser("createbot", help="create a bot user; prints its API token once")
+    p.add_argument("name")
+    p.add_argument("--webhook", metavar="URL", help="POST messages that mention the bot here")
+    p.set_defaults(func=createbot)
 
     p = commands.add_parser("createroom", help="create a room")
     p.add_argument("name")

@@ -116,7 +116,7 @@ def users(settings: Settings, args: argparse.Namespace) -> None:
 
     async def show(db: Database) -> None:
         for user in await list_users(db):
-            role = "admin" if user.is_admin else "user"
+            role = "bot" if user.is_bot else "admin" if user.is_admin else "user"
             print(f"{user.id}\t{user.username}\t{role}")
 
     with_database(settings, show)
@@ -176,6 +176,25 @@ def token(settings: Settings, args: argparse.Namespace) -> None:
             raise CommandError(str(exc)) from None
 
     with_database(settings, work)
+
+
+def createbot(settings: Settings, args: argparse.Namespace) -> None:
+    from app.auth import AuthError
+    from app.bots import create_bot
+    from app.errors import ChatError
+
+    async def create(db: Database) -> None:
+        try:
+            bot, token, secret = await create_bot(db, name=args.name, webhook=args.webhook)
+        except (AuthError, ChatError) as exc:
+            raise CommandError(str(exc)) from None
+        print(f"Created bot {bot.username} (id {bot.id}); its API token is shown only this once:")
+        print(token)
+        if secret:
+            print(f"Webhook {bot.webhook_url} is signed with this secret (shown once):")
+            print(secret)
+
+    with_database(settings, create)
 
 
 @contextlib.asynccontextmanager

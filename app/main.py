@@ -19,9 +19,10 @@ from app.chat import Chat
 from app.db import Database
 from app.hub import Hub
 from app.settings import Settings
-from app.web import account, admin, api, docs, errors, pages, ws
+from app.web import account, admin, admin_bots, api, docs, errors, pages, ws
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
+from app.webhooks import worker as webhooks
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             typing=backends.typing,
         )
         tasks = [asyncio.create_task(access.keep_checking(hub, db, settings.socket_check_interval))]
+        tasks.append(asyncio.create_task(webhooks.run(app.state.chat, settings), name="webhooks"))
         if backends.shared:
             tasks.append(
                 asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(admin_bots.router)
     app.include_router(metrics.router)
     docs.install(app)
     app.include_router(ws.router)

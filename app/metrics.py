@@ -71,6 +71,25 @@ SAVE_TO_SEND = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "talkroom_webhook_deliveries",
+    "Webhook delivery attempts by outcome: ok, retry (failed, tried again later), failed "
+    "(out of attempts or refused), dropped (the bot's queue was full).",
+    ["outcome"],
+)
+for _outcome in ("ok", "retry", "failed", "dropped"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
+WEBHOOK_LATENCY = Histogram(
+    "talkroom_webhook_latency_seconds",
+    "From a webhook POST to the end of its reply (or its failure).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_QUEUE = Gauge(
+    "talkroom_webhook_queue_depth",
+    "Webhook deliveries waiting, as a worker last counted them.",
+    multiprocess_mode="livemax",
+)
+
 TASKS = Gauge(
     "talkroom_asyncio_tasks",
     "asyncio tasks alive in a worker when it last served /metrics. It follows the work"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -30,6 +31,8 @@ MAX_CLIENT_ID = 64
 # What a session keeps of the browser that logged in, for the account page's list.
 MAX_USER_AGENT = 300
 MAX_ADDRESS = 64
+# A bot's webhook URL (app.webhooks.urls refuses longer ones) and its signing secret.
+MAX_WEBHOOK_URL = 2000
 
 
 def utcnow() -> datetime:
@@ -74,6 +77,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A bot (app.bots) has no password (an empty hash, which nothing verifies
+    # against) and acts only through API tokens; with a webhook URL it is told of
+    # the messages that mention it (app.webhooks).
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    webhook_url: Mapped[str | None] = mapped_column(String(MAX_WEBHOOK_URL), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Room(Base):
@@ -229,3 +238,37 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One message to POST to one bot's webhook: a queue that survives restarts.
+
+    status: pending (waiting, maybe for a retry at next_at), claimed (a worker is
+    sending it until claimed_until; after that anyone may take it again), done,
+    failed (out of attempts) or dropped (the bot's queue overflowed).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # A bot's oldest open delivery (its queue's head), and the due ones of all bots.
+        Index("ix_webhook_deliveries_bot_status", "bot_id", "status", "id"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        index=True,
+    )
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last attempt's HTTP status (None: no answer) and what went wrong, if anything.
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(300), default="")

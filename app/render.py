@@ -45,6 +45,7 @@ class MessageView(NamedTuple):
     created_at: datetime
     mentions: str = ""  # the usernames it mentions, space-separated
     html: str | None = None  # the text as HTML (app.markup); None: render it from text
+    bot: bool = False  # the author is a bot (app.bots)
 
     @classmethod
     def of(cls, message: Message | MessageView) -> MessageView:
@@ -58,6 +59,7 @@ class MessageView(NamedTuple):
             message.created_at,
             message.mentions or "",
             message.html,
+            bool(message.author.is_bot),
         )
 
 

@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     # exist: how long a lost close event (logout, removed user, deleted room) can
     # leave a socket open.
     socket_check_interval: float = 5.0
+    # Outgoing webhooks (app.webhooks). Private, loopback and link-local targets are
+    # refused unless allowed (a bot on the same host or network, or tests).
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 5.0  # one attempt, connect to last byte of the reply
+    webhook_max_reply: int = 65536  # bytes of a reply read; a longer one is a failure
+    webhook_attempts: int = 5  # then the delivery has failed
+    webhook_backoff: float = 2.0  # before the first retry; doubled each time...
+    webhook_backoff_cap: float = 300.0  # ...up to this
+    webhook_queue: int = 100  # waiting deliveries per bot; the oldest beyond are dropped
+    webhook_poll: float = 0.5  # how often each process looks for due deliveries
+    webhook_concurrency: int = 8  # deliveries in flight per process (one per bot)
     # Where --workers processes pool their Prometheus metrics (default: a temporary directory).
     metrics_dir: Path | None = None
 

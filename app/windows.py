@@ -27,6 +27,7 @@ ROOM_MESSAGES = (
         MESSAGES.c.created_at,
         MESSAGES.c.mentions,
         MESSAGES.c.html,
+        USERS.c.is_bot,
     )
     .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))

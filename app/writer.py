@@ -14,6 +14,7 @@ from app.db import Database
 from app.errors import RoomNotFound
 from app.models import Message, MessageMention, Room, User, utcnow
 from app.search import create_index
+from app.webhooks import queue as webhooks
 
 # The mapped classes' tables, typed as tables (a mapping's __table__ is typed as any
 # FromClause, which insert() and update() do not take).
@@ -25,7 +26,7 @@ TAKE_SEQS = (
     update(ROOMS)
     .where(ROOMS.c.id == bindparam("room"))
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
-    .returning(ROOMS.c.last_seq)
+    .returning(ROOMS.c.last_seq, ROOMS.c.kind)
 )
 MAX_BATCH = 500  # rows in one INSERT (8 bound values each; SQLite allows 32,766)
 
@@ -104,15 +105,17 @@ class MessageWriter:
         for post in batch:
             rooms.setdefault(post.row["room_id"], []).append(post)
         saved: list[Post] = []
+        kinds: dict[int, str] = {}
         async with self.db.write() as session:
             conn = await session.connection()
             for room_id, posts in rooms.items():
                 params = {"room": room_id, "n": len(posts)}
-                last = (await conn.execute(TAKE_SEQS, params)).scalar()
-                if last is None:
+                taken = (await conn.execute(TAKE_SEQS, params)).first()
+                if taken is None:
                     for post in posts:
                         _settle(post, RoomNotFound())
                     continue
+                last, kinds[room_id] = taken
                 for seq, post in enumerate(posts, start=last - len(posts) + 1):
                     post.row["seq"] = seq
                 saved += posts
@@ -134,6 +137,8 @@ class MessageWriter:
                             for room_id, seq, user_id in mentioned
                         ],
                     )
+                # Bots' webhook deliveries commit with the message, or not at all.
+                await webhooks.enqueue(conn, [_saved(p, ids, kinds) for p in saved])
         for post in saved:
             message = Message(id=ids[post.row["room_id"], post.row["seq"]], **post.row)
             message.author = post.author
@@ -164,6 +169,18 @@ async def _find_mentions(conn: AsyncConnection, posts: list[Post]) -> list[tuple
         # Mentioning oneself is shown, but is nothing unread.
         stored += [(row["room_id"], row["seq"], uid) for uid, _ in found if uid != row["author_id"]]
     return stored
+
+
+def _saved(post: Post, ids: dict[tuple[int, int], int], kinds: dict[int, str]) -> webhooks.Saved:
+    row = post.row
+    return webhooks.Saved(
+        ids[row["room_id"], row["seq"]],
+        row["room_id"],
+        row["author_id"],
+        post.author.is_bot,
+        row["mentions"],
+        kinds[row["room_id"]],
+    )
 
 
 def _settle(post: Post, outcome: Message | Exception) -> None:

@@ -16,6 +16,7 @@ from app import announce, invitations, rooms, users
 from app.auth import AuthError
 from app.errors import ChatError
 from app.rooms import create_room, delete_room, update_room
+from app.web.admin_bots import bots_context
 from app.web.deps import ChatDep, FormStr, PageAdmin, RoomId, UserId
 from app.web.limits import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME
 from app.web.pages import page
@@ -86,8 +87,10 @@ async def admin_page(request: Request, admin: PageAdmin, chat: ChatDep) -> HTMLR
         me=admin,
         notice="",
         error="",
+        shown=[],
         **await rooms_context(chat),
         **await invitations_context(chat),
+        **await bots_context(chat.db),
     )
 
 

@@ -108,20 +108,23 @@ def _carry_messages(settings: Settings) -> list[object]:
     return asyncio.run(
         run(
             "SELECT m.text, m.mentions, (SELECT count(*) FROM message_mentions),"
-            " (SELECT count(*) FROM read_positions) FROM messages m"
+            " (SELECT count(*) FROM read_positions),"
+            # Users from before bots are people; no delivery is owed for old messages.
+            " (SELECT is_bot FROM users WHERE id = 1), (SELECT count(*) FROM webhook_deliveries)"
+            " FROM messages m"
         )
     )
 
 
 def test_sqlite_migration_keeps_messages_mentioning_nobody(tmp_path: Path) -> None:
     # Saved before mentions existed: kept as they were, with no mentions and nothing unread.
-    assert _carry_messages(Settings(data_dir=tmp_path)) == [("hi @old", "", 0, 0)]
+    assert _carry_messages(Settings(data_dir=tmp_path)) == [("hi @old", "", 0, 0, False, 0)]
 
 
 def test_postgres_migration_keeps_messages_mentioning_nobody(tmp_path: Path) -> None:
     url = postgres_url(f"talkroom_mig6_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
-    assert _carry_messages(settings) == [("hi @old", "", 0, 0)]
+    assert _carry_messages(settings) == [("hi @old", "", 0, 0, False, 0)]
 
 
 def _search_after_migration(settings: Settings) -> list[list[int]]:
