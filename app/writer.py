@@ -27,7 +27,7 @@ TAKE_SEQS = (
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
     .returning(ROOMS.c.last_seq)
 )
-MAX_BATCH = 500  # rows in one INSERT (7 bound values each; SQLite allows 32,766)
+MAX_BATCH = 500  # rows in one INSERT (8 bound values each; SQLite allows 32,766)
 
 
 @dataclass
@@ -114,10 +114,10 @@ class MessageWriter:
                         _settle(post, RoomNotFound())
                     continue
                 for seq, post in enumerate(posts, start=last - len(posts) + 1):
-                    post.row["seq"] = seq
+                    post.row["seq"] = post.row["rev"] = seq
                 saved += posts
             if saved:
-                mentioned = await _find_mentions(conn, saved)
+                mentioned = await find_mentions(conn, [post.row for post in saved])
                 rows = [post.row for post in saved]
                 insert_rows = insert(MESSAGES).values(rows)
                 returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
@@ -138,24 +138,27 @@ class MessageWriter:
             _settle(post, message)
 
 
-async def _find_mentions(conn: AsyncConnection, posts: list[Post]) -> list[tuple[int, int, int]]:
-    """Fill each post's ``mentions`` with the usernames it mentions; the (room, seq,
-    user) of each mention to store. One lookup of the named users for the batch."""
-    named = [(post, mentions.candidates(post.row["text"])) for post in posts]
+async def find_mentions(
+    conn: AsyncConnection, rows: list[dict[str, Any]]
+) -> list[tuple[int, int, int]]:
+    """Fill each message row's ``mentions`` with the usernames it mentions; the
+    (room, seq, user) of each mention to store. One lookup of the named users for
+    the batch. A row has room_id, seq, author_id and text (new ones and edits)."""
+    named = [(row, mentions.candidates(row["text"])) for row in rows]
     keys = {key for _, names in named for key in names}
+    for row in rows:
+        row["mentions"] = ""
     if not keys:
         return []
     users = await mentions.find_users(conn, keys)
     readers: dict[int, set[int]] = {}
-    for post, names in named:
-        room_id = post.row["room_id"]
+    for row, names in named:
         ids = {users[key][0] for key in names if key in users}
-        readers.setdefault(room_id, set()).update(ids)
+        readers.setdefault(row["room_id"], set()).update(ids)
     for room_id, ids in readers.items():
         readers[room_id] = await mentions.can_read(conn, room_id, ids)
     stored: list[tuple[int, int, int]] = []
-    for post, names in named:
-        row = post.row
+    for row, names in named:
         found = [users[key] for key in names if key in users]
         found = [(uid, name) for uid, name in found if uid in readers[row["room_id"]]]
         row["mentions"] = " ".join(name for _, name in found)

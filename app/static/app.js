@@ -17,17 +17,58 @@
     return items.length ? items[items.length - 1].getAttribute("data-seq") : "0";
   }
 
-  // Every (re)connect of a room socket tells the server which messages we hold,
+  // The highest seq this page has applied: seqs number every change in a room
+  // (new messages, edits, deletes), so it is the highest of the messages' own
+  // seqs and revs (the seq of their latest change) and of #room-seq, where the
+  // page load and each catch-up leave the seq they brought the room up to.
+  function appliedSeq() {
+    var top = 0;
+    var mark = $("room-seq");
+    if (mark) top = Number(mark.getAttribute("data-seq")) || 0;
+    document.querySelectorAll("#messages [data-rev]").forEach(function (el) {
+      top = Math.max(top, Number(el.getAttribute("data-rev")) || 0,
+        Number(el.getAttribute("data-seq")) || 0);
+    });
+    return top;
+  }
+
+  // Every (re)connect of a room socket tells the server which changes we hold,
   // so it sends exactly the ones we missed: ?after=SEQ is part of the handshake.
   // (The home page's lobby socket carries no messages.)
   var createWebSocket = htmx.createWebSocket;
   htmx.createWebSocket = function (url) {
     var target = new URL(url, location.href);
     if (target.pathname.indexOf("/ws/rooms/") === 0) {
-      target.searchParams.set("after", lastSeq());
+      target.searchParams.set("after", String(appliedSeq()));
     }
     return createWebSocket(target.toString());
   };
+
+  // A changed message comes as its element alone, swapped in place of the one
+  // with its id. One this page does not show (older than what it loaded) is
+  // given a hidden stand-in to land on, removed after the swap: htmx reports an
+  // out-of-band swap without a target as an error.
+  var standIns = null;
+  function standInForChanges(html) {
+    if (html.indexOf("<article") !== 0) return; // new messages come in #messages
+    var parsed = document.createElement("template");
+    parsed.innerHTML = html;
+    Array.prototype.forEach.call(parsed.content.children, function (el) {
+      if (el.tagName !== "ARTICLE" || !el.id || $(el.id)) return;
+      if (!standIns) {
+        standIns = document.createElement("div");
+        standIns.hidden = true;
+        document.body.appendChild(standIns);
+      }
+      var slot = document.createElement("article");
+      slot.id = el.id;
+      standIns.appendChild(slot);
+    });
+  }
+  function dropStandIns() {
+    if (standIns) standIns.remove();
+    standIns = null;
+  }
 
   // Reconnect soon after a drop, backing off to a few seconds ("equal jitter":
   // never immediately, so a restarted server is not hit by everyone at once).
@@ -138,6 +179,7 @@
   var seqBefore = "0";
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
     adoptNewRooms(event.detail.message);
+    standInForChanges(event.detail.message);
     // A room was taken from (or given to) this user: fetch the room list again.
     if (event.detail.message.indexOf('id="rooms-changed"') !== -1 && $("rooms")) {
       htmx.trigger($("rooms"), "refresh");
@@ -147,6 +189,7 @@
     seqBefore = lastSeq();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
+    dropStandIns();
     decorate();
     if (wasAtBottom) {
       scrollToEnd();

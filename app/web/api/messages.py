@@ -1,16 +1,31 @@
-"""/api/rooms/{room_id}/messages: page back through a room, and post to it."""
+"""/api/rooms/{room_id}/messages: page back through a room, post to it, edit and
+delete its messages."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Response
 
-from app.web.api.schemas import NOT_FOUND, READ, TOO_FAST, WRITE, MessageIn, MessageOut
+from app.web.api.schemas import (
+    CHANGE,
+    DELETED,
+    NOT_FOUND,
+    READ,
+    TOO_FAST,
+    WRITE,
+    MessageEdit,
+    MessageIn,
+    MessageOut,
+)
 from app.web.deps import ApiUser, ChatDep, RoomDep
 from app.web.limits import MAX_PAGE_SIZE, MAX_SEQ, PAGE_SIZE
 
 router = APIRouter(tags=["messages"])
+
+MessageId = Annotated[
+    int, Path(ge=1, le=MAX_SEQ, description="The message's id (not its seq).", examples=[42])
+]
 
 
 @router.get(
@@ -54,3 +69,40 @@ async def post_message(body: MessageIn, user: ApiUser, room: RoomDep, chat: Chat
         room_id=room.id, author=user, text=body.text, client_id=body.client_id
     )
     return MessageOut.of(message)
+
+
+@router.patch(
+    "/rooms/{room_id}/messages/{message_id}",
+    summary="Edit a message (its author; admins: anyone's)",
+    description=(
+        "The text is limited like a post's (length and rate) and its mentions are found "
+        "again. The edit takes the room's next `seq` (the message's `rev`); everyone in "
+        "the room sees the message's element swapped in place, marked `data-edited`."
+    ),
+    operation_id="edit_message",
+    responses={**CHANGE, **DELETED, **TOO_FAST},
+)
+async def edit_message(
+    message_id: MessageId, body: MessageEdit, user: ApiUser, room: RoomDep, chat: ChatDep
+) -> MessageOut:
+    message = await chat.edit(room_id=room.id, message_id=message_id, editor=user, text=body.text)
+    return MessageOut.of(message)
+
+
+@router.delete(
+    "/rooms/{room_id}/messages/{message_id}",
+    summary="Delete a message (its author; admins: anyone's)",
+    description=(
+        "The message stays as a tombstone (`deleted`, no text, no author), so pages, "
+        "history and resumes all show the delete; it takes the room's next `seq`. "
+        "Deleting a deleted message changes nothing."
+    ),
+    operation_id="delete_message",
+    status_code=204,
+    response_class=Response,
+    responses={**CHANGE, **TOO_FAST},
+)
+async def delete_message(
+    message_id: MessageId, user: ApiUser, room: RoomDep, chat: ChatDep
+) -> None:
+    await chat.delete(room_id=room.id, message_id=message_id, deleter=user)

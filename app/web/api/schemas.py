@@ -75,9 +75,17 @@ DIRECT_CONFLICT: Responses = {
     409: problem("The names repeat someone (case does not matter), or name only the caller.")
 }
 SELF_LOCKOUT: Responses = {409: problem("An admin cannot demote or remove themselves.")}
+CHANGE: Responses = {
+    **READ,
+    403: problem(
+        "Not the message's author (nor an admin), or the CSRF header is missing or wrong."
+    ),
+    404: problem("There is no room with that id, or no message with that id in it."),
+}
+DELETED: Responses = {409: problem("The message was deleted: it cannot be edited.")}
 TOO_FAST: Responses = {
     429: problem(
-        "Over the per-user message rate limit (admins are exempt).",
+        "Over the per-user message rate limit, which edits and deletes share (admins are exempt).",
         headers={"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
     )
 }
@@ -215,11 +223,27 @@ class RoomPatch(BaseModel):
 
 class MessageOut(BaseModel):
     id: int = Field(examples=[42])
-    seq: int = Field(description="The message's number in its room: 1, 2, 3, …", examples=[7])
+    seq: int = Field(
+        description="The room's seq of the message's creation. Seqs number every change "
+        "in a room (new messages, edits, deletes), so messages' seqs may skip some.",
+        examples=[7],
+    )
+    rev: int = Field(
+        description="The room's seq of the message's latest change (its creation, an "
+        "edit or its delete).",
+        examples=[9],
+    )
     room_id: int = Field(examples=[1])
-    author: str = Field(description="The author's username.", examples=["alice"])
-    text: str = Field(examples=["Hello, room!"])
+    author: str | None = Field(
+        description="The author's username; null once the message is deleted.",
+        examples=["alice"],
+    )
+    text: str | None = Field(
+        description="null once the message is deleted.", examples=["Hello, room!"]
+    )
     created_at: datetime
+    edited_at: datetime | None = Field(None, description="When it was last edited, if it was.")
+    deleted: bool = Field(False, description="A deleted message stays as a tombstone.")
     mentions: list[str] = Field(
         default_factory=list,
         description="The usernames the text mentions (`@name` of someone who can read the room).",
@@ -232,9 +256,31 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
-        fields = row._asdict()
-        fields["mentions"] = row.mentions.split()
-        return cls(room_id=room_id, **fields)
+        deleted = row.deleted
+        return cls(
+            id=row.id,
+            seq=row.seq,
+            rev=row.rev or row.seq,
+            room_id=room_id,
+            author=None if deleted else row.author,
+            text=None if deleted else row.text,
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+            deleted=deleted,
+            mentions=[] if deleted else row.mentions.split(),
+        )
+
+
+class MessageEdit(BaseModel):
+    model_config = STRICT
+
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT,
+        pattern=NOT_BLANK,
+        description=f"The new text: up to {MAX_TEXT} characters; trimmed.",
+        examples=["Hello, room! (fixed)"],
+    )
 
 
 class MessageIn(BaseModel):

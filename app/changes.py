@@ -1,0 +1,106 @@
+"""Changes to saved messages (an edit, a delete), each with the room's next seq.
+
+A change is one transaction: take the room's next seq (the UPDATE holds the room
+row's lock until commit, so changes and new messages commit in seq order), check
+the message as it is under that lock, change it and set its ``rev`` to that seq.
+A change refused (not the author, a deleted message) rolls back with its seq, so
+the room's seqs keep no gap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.db import Database
+from app.errors import Conflict, MessageNotFound, NotAllowed, RoomNotFound
+from app.models import Message, User, utcnow
+from app.search import create_index
+from app.writer import MENTIONS, TAKE_SEQS, find_mentions
+
+
+class AlreadyDeleted(Exception):
+    """Deleting a tombstone: nothing to change (the transaction rolls back)."""
+
+
+class MessageChanges:
+    """Edits and deletes of a room's messages, keeping the search index in step."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.index = create_index(db.engine.url)
+
+    async def edit(self, *, room_id: int, message_id: int, editor: User, text: str) -> Message:
+        """The message with its new text (and mentions found again), or NotAllowed
+        (someone else's, for a non-admin), MessageNotFound or Conflict (deleted)."""
+        async with self.db.write() as session:
+            seq, message = await self._lock(session, room_id, message_id, editor)
+            if message.deleted_at is not None:
+                raise Conflict("That message was deleted; it cannot be edited.")
+            conn = await session.connection()
+            old_text = message.text
+            message.text, message.edited_at, message.rev = text, utcnow(), seq
+            await session.flush()
+            await self._mention_again(conn, message)
+            await self.index.update(conn, message.id, old_text)
+        return message
+
+    async def delete(self, *, room_id: int, message_id: int, deleter: User) -> Message | None:
+        """The message as a tombstone, or None if it was deleted already (nothing
+        changed); NotAllowed or MessageNotFound as for an edit."""
+        try:
+            async with self.db.write() as session:
+                seq, message = await self._lock(session, room_id, message_id, deleter)
+                if message.deleted_at is not None:
+                    raise AlreadyDeleted
+                conn = await session.connection()
+                old_text = message.text
+                now: datetime = utcnow()
+                message.text, message.mentions = "", ""
+                message.deleted_at, message.rev = now, seq
+                await session.flush()
+                await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
+                await self.index.remove(conn, message.id, old_text)
+        except AlreadyDeleted:
+            return None
+        return message
+
+    async def _lock(
+        self, session: AsyncSession, room_id: int, message_id: int, actor: User
+    ) -> tuple[int, Message]:
+        """The room's next seq (its row locked) and the message, which ``actor`` may
+        change: their own, or anyone's for an admin."""
+        conn = await session.connection()
+        seq = (await conn.execute(TAKE_SEQS, {"room": room_id, "n": 1})).scalar()
+        if seq is None:
+            raise RoomNotFound()
+        message = await session.get(Message, message_id, populate_existing=True)
+        if message is None or message.room_id != room_id:
+            raise MessageNotFound()
+        if message.author_id != actor.id and not actor.is_admin:
+            raise NotAllowed("Only its author (or an admin) can change a message.")
+        return seq, message
+
+    async def _mention_again(self, conn: AsyncConnection, message: Message) -> None:
+        """Find the edited text's mentions: the row's usernames and its mention rows
+        (kept at the message's creation seq, which unread counts compare)."""
+        row: dict[str, Any] = {
+            "room_id": message.room_id,
+            "seq": message.seq,
+            "author_id": message.author_id,
+            "text": message.text,
+        }
+        stored = await find_mentions(conn, [row])
+        message.mentions = row["mentions"]
+        await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
+        if stored:
+            await conn.execute(
+                insert(MENTIONS),
+                [
+                    {"message_id": message.id, "user_id": uid, "room_id": rid, "seq": seq}
+                    for rid, seq, uid in stored
+                ],
+            )
