@@ -12,6 +12,7 @@ from support import Server, postgres_url, running_server
 ON_BOTH = {
     "test_accounts",
     "test_api",
+    "test_edit_delete",
     "test_hardening_input",
     "test_private_rooms",
     "test_tokens",
