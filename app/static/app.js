@@ -678,6 +678,133 @@
     if (event.target.id === "message-input") setTimeout(closeOptions, 150);
   });
 
+  // ---- Edit and delete ----------------------------------------------------
+
+  // Through the JSON API, with the session's CSRF token; the change comes back over
+  // the room's socket to every page (this one too), swapped in place by id.
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function changeMessage(method, id, body) {
+    var room = currentRoom();
+    var headers = { "X-CSRF-Token": csrfToken() };
+    if (body) headers["Content-Type"] = "application/json";
+    return fetch("/api/rooms/" + room + "/messages/" + id, {
+      method: method,
+      headers: headers,
+      credentials: "same-origin",
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(function (response) {
+      if (response.ok) return true;
+      return response.json().then(function (problem) {
+        var detail = problem && problem.detail;
+        showError(typeof detail === "string" ? detail : "That change was not saved.");
+        return false;
+      }, function () { showError("That change was not saved."); return false; });
+    }, function () {
+      showError("That change was not saved: the server did not answer.");
+      return false;
+    });
+  }
+
+  function showError(text) {
+    var error = $("chat-error");
+    if (error) error.textContent = text;
+  }
+
+  function messageId(article) { return article.id.replace("message-", ""); }
+
+  function startEdit(article) {
+    if (!article || article.classList.contains("editing") || article.hasAttribute("data-deleted")) return;
+    var text = article.querySelector(".text");
+    var form = document.createElement("form");
+    form.className = "edit-form";
+    var box = document.createElement("textarea");
+    box.className = "edit-input";
+    box.setAttribute("aria-label", "Edit message");
+    var main = $("message-input");
+    if (main && main.maxLength > 0) box.maxLength = main.maxLength;
+    box.value = text ? text.textContent : ""; // what was typed: links and mentions are their text
+    box.rows = Math.min(8, box.value.split("\n").length);
+    var hint = document.createElement("span");
+    hint.className = "hint";
+    hint.textContent = "Enter saves · Escape cancels";
+    form.appendChild(box);
+    form.appendChild(hint);
+    article.classList.add("editing");
+    article.appendChild(form);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  function endEdit(article, refocus) {
+    if (!article) return;
+    var form = article.querySelector(".edit-form");
+    if (form) form.remove();
+    article.classList.remove("editing");
+    var main = $("message-input");
+    if (refocus && main) main.focus({ preventScroll: true });
+  }
+
+  function saveEdit(article) {
+    var box = article.querySelector(".edit-input");
+    var text = box ? box.value.trim() : "";
+    var before = article.querySelector(".text");
+    if (!text || (before && text === before.textContent)) return endEdit(article, true);
+    box.disabled = true;
+    changeMessage("PATCH", messageId(article), { text: text }).then(function (saved) {
+      // The swapped-in element ends the edit; a refused one stays open to fix.
+      if (saved) endEdit(article, true);
+      else box.disabled = false;
+    });
+  }
+
+  function lastOwnMessage() {
+    var me = document.body.getAttribute("data-me");
+    var mine = Array.prototype.filter.call(
+      document.querySelectorAll("#messages .msg[data-author]:not([data-deleted])"),
+      function (el) { return el.getAttribute("data-author") === me; });
+    return mine.length ? mine[mine.length - 1] : null;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.isComposing) return;
+    if (target.id === "message-input" && event.key === "ArrowUp" && !target.value) {
+      var last = lastOwnMessage();
+      if (last) {
+        event.preventDefault();
+        startEdit(last);
+      }
+    } else if (target.classList && target.classList.contains("edit-input")) {
+      var article = target.closest(".msg");
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        endEdit(article, true);
+      } else if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        saveEdit(article);
+      }
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".msg-edit, .msg-delete");
+    if (!button) return;
+    var article = button.closest(".msg");
+    if (button.classList.contains("msg-edit")) {
+      startEdit(article);
+    } else if (window.confirm("Delete this message? Everyone in the room will see it was deleted.")) {
+      changeMessage("DELETE", messageId(article));
+    }
+  });
+
   // ---- Start -------------------------------------------------------------
 
   // Your own messages are set apart by one style rule keyed on your name, so
@@ -687,9 +814,15 @@
     if (!me || !window.CSSStyleSheet || !document.adoptedStyleSheets) return;
     var sheet = new CSSStyleSheet();
     var name = CSS.escape(me);
+    var actions = document.body.hasAttribute("data-admin")
+      // Admins delete anyone's message, and edit their own.
+      ? ".msg:not(.editing) .msg-actions { display: flex; }\n" +
+        '.msg:not([data-author="' + name + '"]) .msg-edit { display: none; }\n'
+      : '.msg[data-author="' + name + '"]:not(.editing) .msg-actions { display: flex; }\n';
     sheet.replaceSync('.msg[data-author="' + name + '"] { ' +
       "align-self: flex-end; background: var(--mine); border-color: var(--mine-line); }\n" +
-      '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }');
+      '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }\n' +
+      actions);
     document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
   }
 
