@@ -1,4 +1,5 @@
-"""Changes to saved messages (an edit, a delete), each with the room's next seq.
+"""Changes to saved messages (an edit, a delete, a reaction), each with the room's
+next seq.
 
 A change is one transaction: take the room's next seq (the UPDATE holds the room
 row's lock until commit, so changes and new messages commit in seq order), check
@@ -12,18 +13,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database
 from app.errors import Conflict, MessageNotFound, NotAllowed, RoomNotFound
 from app.models import Message, User, utcnow
+from app.reactions import REACTIONS
 from app.search import create_index
 from app.writer import MENTIONS, TAKE_SEQS, find_mentions
 
 
 class AlreadyDeleted(Exception):
     """Deleting a tombstone: nothing to change (the transaction rolls back)."""
+
+
+class Unchanged(Exception):
+    """A reaction that is already there (or not): nothing to change."""
 
 
 class MessageChanges:
@@ -63,6 +69,7 @@ class MessageChanges:
                 message.deleted_at, message.rev = now, seq
                 await session.flush()
                 await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
+                await conn.execute(delete(REACTIONS).where(REACTIONS.c.message_id == message.id))
                 # Indexed again with its empty text rather than taken out: the row
                 # stays, and SQLite's cascade trigger (a deleted room or author) will
                 # take out what is indexed for it, which must then be there.
@@ -71,11 +78,38 @@ class MessageChanges:
             return None
         return message
 
+    async def react(
+        self, *, room_id: int, message_id: int, user: User, emoji: str, on: bool
+    ) -> Message | None:
+        """Add (``on``) or take back the user's reaction; the message if that changed
+        anything, None if not (a repeated PUT or DELETE). Anyone who can read the
+        room may react; not to a deleted message (Conflict)."""
+        try:
+            async with self.db.write() as session:
+                seq, message = await self._lock(session, room_id, message_id, None)
+                if message.deleted_at is not None:
+                    raise Conflict("That message was deleted; it takes no reactions.")
+                conn = await session.connection()
+                mine = (REACTIONS.c.message_id == message.id) & (REACTIONS.c.user_id == user.id)
+                mine &= REACTIONS.c.emoji == emoji
+                there = await conn.scalar(select(func.count()).where(mine))
+                if bool(there) == on:
+                    raise Unchanged
+                if on:
+                    row = {"message_id": message.id, "user_id": user.id, "emoji": emoji}
+                    await conn.execute(insert(REACTIONS).values(**row, created_at=utcnow()))
+                else:
+                    await conn.execute(delete(REACTIONS).where(mine))
+                message.rev = seq
+        except Unchanged:
+            return None
+        return message
+
     async def _lock(
-        self, session: AsyncSession, room_id: int, message_id: int, actor: User
+        self, session: AsyncSession, room_id: int, message_id: int, actor: User | None
     ) -> tuple[int, Message]:
         """The room's next seq (its row locked) and the message, which ``actor`` may
-        change: their own, or anyone's for an admin."""
+        change: their own, or anyone's for an admin (None: anyone may)."""
         conn = await session.connection()
         seq = (await conn.execute(TAKE_SEQS, {"room": room_id, "n": 1})).scalar()
         if seq is None:
@@ -83,7 +117,7 @@ class MessageChanges:
         message = await session.get(Message, message_id, populate_existing=True)
         if message is None or message.room_id != room_id:
             raise MessageNotFound()
-        if message.author_id != actor.id and not actor.is_admin:
+        if actor is not None and message.author_id != actor.id and not actor.is_admin:
             raise NotAllowed("Only its author (or an admin) can change a message.")
         return seq, message
 

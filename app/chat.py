@@ -15,12 +15,12 @@ import time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import access, announce, mentions, metrics, render, rooms, unread
+from app import access, announce, mentions, metrics, reactions, render, rooms, unread
 from app.backends import TYPING_EVERY, Broker, Presence, RateLimiter
 from app.backends.memory import MemoryRateLimiter
 from app.changes import MessageChanges
 from app.db import Database
-from app.errors import ChatError, RateLimited
+from app.errors import ChatError, MessageNotFound, RateLimited
 from app.events import LOBBY, MEMBERS, Event, activity_key, room_channel
 from app.models import MAX_CLIENT_ID, Message, Room, User
 from app.settings import Settings
@@ -166,10 +166,34 @@ class Chat:
             if retry_after:
                 raise RateLimited(retry_after)
 
+    async def react(
+        self, *, room_id: int, message_id: int, user: User, emoji: str, on: bool
+    ) -> Message:
+        """Add (``on``) or take back the user's reaction, idempotently; rate limited
+        like sends. The message, whether or not anything changed."""
+        await self._limit(user)
+        message = await self.changes.react(
+            room_id=room_id, message_id=message_id, user=user, emoji=emoji, on=on
+        )
+        if message is not None:
+            await self._announce_change(message)
+            return message
+        async with self.db.read() as session:
+            found = await session.get(Message, message_id)
+        if found is None or found.room_id != room_id:
+            raise MessageNotFound()
+        return found
+
+    async def reactions_of(self, message: Message) -> reactions.Reactions:
+        async with self.db.read() as session:
+            conn = await session.connection()
+            return (await reactions.of_messages(conn, [message.id])).get(message.id, ())
+
     async def _announce_change(self, message: Message) -> None:
         """A changed message goes out in seq order like a new one (its rev is the
         change's seq), as its element alone, which pages swap in place."""
-        event = Event("message", render.changed_message(message), message.rev, time.time())
+        html = render.changed_message(message, await self.reactions_of(message))
+        event = Event("message", html, message.rev, time.time())
         await self._publish(room_channel(message.room_id), event)
 
     # Unread counts and typing

@@ -27,6 +27,7 @@ MAX_ID = 2**31 - 1
 MAX_ROOM_NAME = 64
 MAX_DESCRIPTION = 500
 MAX_CLIENT_ID = 64
+MAX_EMOJI = 32  # characters of one emoji (a long ZWJ sequence with modifiers is ~15)
 
 
 def utcnow() -> datetime:
@@ -158,6 +159,23 @@ class MessageMention(Base):
     )
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MessageReaction(Base):
+    """One user's reaction with one emoji to one message."""
+
+    __tablename__ = "message_reactions"
+
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    emoji: Mapped[str] = mapped_column(String(MAX_EMOJI), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ReadPosition(Base):

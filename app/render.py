@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from app.mentions import MENTION_RE, resolve
 from app.models import Message, Room
+from app.reactions import Reactions
 from app.unread import CAP, Counts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -108,9 +109,11 @@ class MessageView(NamedTuple):
     rev: int = 0  # the seq of its latest change (0: its creation, as seq)
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
+    # (emoji, the usernames who reacted, how many did), app.reactions.of_messages
+    reactions: Reactions = ()
 
     @classmethod
-    def of(cls, message: Message | MessageView) -> MessageView:
+    def of(cls, message: Message | MessageView, reactions: Reactions = ()) -> MessageView:
         if isinstance(message, MessageView):
             return message
         return cls(
@@ -123,6 +126,7 @@ class MessageView(NamedTuple):
             message.rev or message.seq,
             message.edited_at,
             message.deleted_at,
+            reactions,
         )
 
     @property
@@ -173,10 +177,10 @@ def appended_messages(messages: Sequence[Message | MessageView]) -> str:
     return render("fragments/messages_append.html", messages=messages)
 
 
-def changed_message(message: Message | MessageView) -> str:
+def changed_message(message: Message | MessageView, reactions: Reactions = ()) -> str:
     """A message edited, deleted or reacted to: its element alone, which the ws
     extension swaps in place of the one with its id (``hx-swap-oob`` "true")."""
-    return str(_message(MessageView.of(message)))
+    return str(_message(MessageView.of(message, reactions)))
 
 
 def caught_up(changed: Sequence[MessageView], after: int, cursor: int) -> str:

@@ -4,12 +4,14 @@ and the catch-up of a socket that fell behind."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics, render
+from app import metrics, reactions, render
 from app.db import Database
 from app.models import Message, Room, User
 from app.rooms import get_room
@@ -96,6 +98,13 @@ class WindowCache:
         return room_id in self._windows
 
 
+async def with_reactions(session: AsyncSession, rows: Sequence[Any]) -> list[render.MessageView]:
+    """Message rows as views, with their reactions (one more query, for the rows)."""
+    conn = await session.connection()
+    found = await reactions.of_messages(conn, [row.id for row in rows])
+    return [render.MessageView._make((*row, found.get(row.id, ()))) for row in rows]
+
+
 class Windows:
     """This process's reads of message windows, with its cache and shared catch-ups."""
 
@@ -117,7 +126,8 @@ class Windows:
             query, params["before"] = WINDOW_BEFORE, before
         async with self.db.read() as session:
             rows = (await session.execute(query, params)).all()
-        return [render.MessageView._make(row) for row in reversed(rows)]
+            views = await with_reactions(session, rows)
+        return views[::-1]
 
     async def latest_window(self, room: Room) -> render.Window:
         """The room's latest messages as its page shows them, rendered once per change.
@@ -186,7 +196,8 @@ class Windows:
         if cursor <= after:
             return None
         if len(rows) <= limit:
-            changed = [render.MessageView._make(row) for row in rows]
+            async with self.db.read() as session:
+                changed = await with_reactions(session, rows)
             return render.caught_up(changed, after, cursor), cursor
         room = await get_room(self.db, room_id)
         latest = await self.window(room_id, limit=self.settings.history_page)

@@ -805,6 +805,85 @@
     }
   });
 
+  // ---- Reactions -----------------------------------------------------------
+
+  // The fragment lists who reacted (data-reactors, rendered once for everybody);
+  // whether the viewer did is read from it here, and shown by a CSS rule.
+  var PICKER = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
+
+  function react(article, emoji, on) {
+    var path = messageId(article) + "/reactions/" + encodeURIComponent(emoji);
+    return changeMessage(on ? "PUT" : "DELETE", path);
+  }
+
+  function reacted(button) {
+    var me = document.body.getAttribute("data-me");
+    return (" " + (button.getAttribute("data-reactors") || "") + " ").indexOf(" " + me + " ") !== -1;
+  }
+
+  var picker = null;
+  function closePicker(refocus) {
+    if (!picker) return;
+    var opener = picker.opener;
+    picker.remove();
+    picker = null;
+    if (refocus && opener && document.contains(opener)) opener.focus();
+  }
+
+  function openPicker(opener) {
+    closePicker(false);
+    var article = opener.closest(".msg");
+    picker = document.createElement("div");
+    picker.className = "reaction-picker";
+    picker.setAttribute("role", "menu");
+    picker.setAttribute("aria-label", "React with");
+    picker.opener = opener;
+    picker.messageId = article.id;
+    PICKER.forEach(function (emoji) {
+      var choice = document.createElement("button");
+      choice.type = "button";
+      choice.className = "pick";
+      choice.setAttribute("role", "menuitem");
+      choice.setAttribute("data-emoji", emoji);
+      choice.textContent = emoji;
+      picker.appendChild(choice);
+    });
+    article.appendChild(picker);
+    picker.firstChild.focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : null;
+    if (!target) return;
+    var pick = target.closest(".reaction-picker .pick");
+    if (pick) {
+      var article = $(picker.messageId);
+      var emoji = pick.getAttribute("data-emoji");
+      var existing = article && article.querySelector('.reaction[data-emoji="' + CSS.escape(emoji) + '"]');
+      if (article) react(article, emoji, !(existing && reacted(existing)));
+      closePicker(false);
+      return;
+    }
+    var opener = target.closest(".msg-react");
+    if (opener) {
+      if (picker && picker.opener === opener) closePicker(true);
+      else openPicker(opener);
+      return;
+    }
+    var reaction = target.closest(".msg .reaction");
+    if (reaction) {
+      react(reaction.closest(".msg"), reaction.getAttribute("data-emoji"), !reacted(reaction));
+      return;
+    }
+    if (picker && !target.closest(".reaction-picker")) closePicker(false);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (picker && event.key === "Escape") {
+      event.preventDefault();
+      closePicker(true);
+    }
+  });
+
   // ---- Start -------------------------------------------------------------
 
   // Your own messages are set apart by one style rule keyed on your name, so
@@ -822,6 +901,7 @@
     sheet.replaceSync('.msg[data-author="' + name + '"] { ' +
       "align-self: flex-end; background: var(--mine); border-color: var(--mine-line); }\n" +
       '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }\n' +
+      '.reaction[data-reactors~="' + name + '"] { background: var(--mention); border-color: var(--accent); color: var(--mention-fg); }\n' +
       actions);
     document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
   }

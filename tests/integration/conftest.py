@@ -15,6 +15,7 @@ ON_BOTH = {
     "test_edit_delete",
     "test_hardening_input",
     "test_private_rooms",
+    "test_reactions",
     "test_tokens",
     "test_websocket",
 }

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import render
 from app.auth import USERNAME_RE
 from app.models import Message, Room, User
+from app.reactions import MAX_NAMED, Reactions
 from app.render import MessageView
 from app.rooms import CONTROL_CHARS, MAX_DIRECT
 from app.unread import CAP, NONE, Counts
@@ -83,6 +84,12 @@ CHANGE: Responses = {
     404: problem("There is no room with that id, or no message with that id in it."),
 }
 DELETED: Responses = {409: problem("The message was deleted: it cannot be edited.")}
+REACT: Responses = {
+    **READ,
+    403: problem("The CSRF header is missing or wrong."),
+    404: problem("There is no room with that id, or no message with that id in it."),
+    409: problem("The message was deleted: it takes no reactions."),
+}
 TOO_FAST: Responses = {
     429: problem(
         "Over the per-user message rate limit, which edits and deletes share (admins are exempt).",
@@ -221,6 +228,15 @@ class RoomPatch(BaseModel):
 # Messages -------------------------------------------------------------------
 
 
+class ReactionOut(BaseModel):
+    emoji: str = Field(examples=["👍"])
+    count: int = Field(examples=[2])
+    usernames: list[str] = Field(
+        description=f"Who reacted, in the order they did (at most {MAX_NAMED}).",
+        examples=[["alice", "bob"]],
+    )
+
+
 class MessageOut(BaseModel):
     id: int = Field(examples=[42])
     seq: int = Field(
@@ -230,7 +246,7 @@ class MessageOut(BaseModel):
     )
     rev: int = Field(
         description="The room's seq of the message's latest change (its creation, an "
-        "edit or its delete).",
+        "edit, its delete or a reaction).",
         examples=[9],
     )
     room_id: int = Field(examples=[1])
@@ -249,10 +265,13 @@ class MessageOut(BaseModel):
         description="The usernames the text mentions (`@name` of someone who can read the room).",
         examples=[["bob"]],
     )
+    reactions: list[ReactionOut] = Field(
+        default_factory=list, description="Each emoji, in the order it was first used."
+    )
 
     @classmethod
-    def of(cls, message: Message) -> MessageOut:
-        return cls.of_row(render.MessageView.of(message), room_id=message.room_id)
+    def of(cls, message: Message, reactions: Reactions = ()) -> MessageOut:
+        return cls.of_row(render.MessageView.of(message, reactions), room_id=message.room_id)
 
     @classmethod
     def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
@@ -268,6 +287,10 @@ class MessageOut(BaseModel):
             edited_at=row.edited_at,
             deleted=deleted,
             mentions=[] if deleted else row.mentions.split(),
+            reactions=[
+                ReactionOut(emoji=emoji, count=count, usernames=list(names))
+                for emoji, names, count in row.reactions
+            ],
         )
 
 
