@@ -74,3 +74,48 @@ async def test_edit_in_place_and_delete_with_a_confirmation(
     await expect(bob.locator(".msg").last).to_have_attribute("data-deleted", "")
     await expect(bob.locator("#messages")).not_to_contain_text("meeting")
     assert_clean(watch_a, watch_b)
+
+
+async def test_reactions_from_the_picker_and_one_click_toggles(
+    browser, server: Server, unique: str
+) -> None:
+    room = server.create_room(f"reactions-{unique}")
+    alice, watch_a = await new_page(browser, server, f"alice{unique}")
+    bob, watch_b = await new_page(browser, server, f"bob{unique}")
+    await open_room(alice, server, room)
+    await open_room(bob, server, room)
+    await send(alice, "Ship it?")
+    on_alice = alice.locator(".msg").last
+    on_bob = bob.locator(".msg").last
+    await expect(on_bob).to_contain_text("Ship it?")
+
+    # Bob picks 🎉 from the picker: both pages show it, counted, marked as Bob's on his.
+    await on_bob.locator(".msg-react").click()
+    await expect(bob.locator(".reaction-picker .pick")).to_have_count(8)
+    await bob.locator('.reaction-picker .pick[data-emoji="🎉"]').click()
+    await expect(bob.locator(".reaction-picker")).to_have_count(0)
+    bob_party = on_bob.locator('.reaction[data-emoji="🎉"]')
+    alice_party = on_alice.locator('.reaction[data-emoji="🎉"]')
+    await expect(bob_party.locator(".count")).to_have_text("1")
+    await expect(alice_party.locator(".count")).to_have_text("1")
+    mine = "e => getComputedStyle(e).borderTopColor"
+    assert await bob_party.evaluate(mine) != await alice_party.evaluate(mine)
+
+    # Alice adds hers with one click on the reaction: 2; one more click takes it back.
+    await alice_party.click()
+    await expect(bob_party.locator(".count")).to_have_text("2")
+    await expect(alice_party).to_have_attribute("title", f"bob{unique}, alice{unique}")
+    assert await bob_party.evaluate(mine) == await alice_party.evaluate(mine)
+    await alice_party.click()
+    await expect(bob_party.locator(".count")).to_have_text("1")
+    await bob_party.click()
+    await expect(alice_party).to_have_count(0)
+    await expect(bob_party).to_have_count(0)
+
+    # Escape closes the picker without reacting.
+    await on_alice.locator(".msg-react").click()
+    await expect(alice.locator(".reaction-picker")).to_be_visible()
+    await alice.keyboard.press("Escape")
+    await expect(alice.locator(".reaction-picker")).to_have_count(0)
+    await expect(on_alice.locator(".msg-react")).to_be_focused()
+    assert_clean(watch_a, watch_b)
