@@ -100,8 +100,8 @@ TAGS = [
     },
     {
         "name": "messages",
-        "description": "History pages by `seq`, posting like a browser does, and editing "
-        "and deleting (tombstones); every change takes the room's next `seq`.",
+        "description": "History pages by `seq`, posting like a browser does, editing, "
+        "deleting (tombstones) and reacting; every change takes the room's next `seq`.",
     },
     {"name": "users", "description": "Accounts, for admins."},
 ]
