@@ -128,10 +128,37 @@
     }
   }
 
+  // Each message's buttons (react; edit and delete, shown by the viewer's CSS
+  // rules) are added here, not sent: the fragment every socket receives stays
+  // as small as before. A changed message arrives without them and gets them again.
+  function addTools(root) {
+    root.querySelectorAll(".msg:not([data-tools]):not([data-deleted])").forEach(function (el) {
+      el.setAttribute("data-tools", "");
+      var actions = document.createElement("div");
+      actions.className = "msg-actions";
+      [["msg-edit", "Edit"], ["msg-delete", "Delete"]].forEach(function (kind) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = kind[0];
+        button.textContent = kind[1];
+        actions.appendChild(button);
+      });
+      var react = document.createElement("button");
+      react.type = "button";
+      react.className = "msg-react";
+      react.setAttribute("aria-label", "Add a reaction");
+      react.title = "Add a reaction";
+      react.textContent = "☺+";
+      el.appendChild(actions);
+      el.appendChild(react);
+    });
+  }
+
   function decorate() {
     var list = messages();
     if (!list) return;
     localizeTimes(list);
+    addTools(list);
     regroup();
   }
 
