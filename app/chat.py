@@ -15,11 +15,12 @@ import time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import access, announce, mentions, metrics, render, rooms, unread
+from app import access, announce, mentions, metrics, reactions, render, rooms, unread
 from app.backends import TYPING_EVERY, Broker, Presence, RateLimiter
 from app.backends.memory import MemoryRateLimiter
+from app.changes import MessageChanges
 from app.db import Database
-from app.errors import ChatError, RateLimited
+from app.errors import ChatError, MessageNotFound, RateLimited
 from app.events import LOBBY, MEMBERS, Event, activity_key, room_channel
 from app.models import MAX_CLIENT_ID, Message, Room, User
 from app.search import find
@@ -56,6 +57,7 @@ class Chat:
         self.limiter = limiter
         self.typing_limiter = typing or MemoryRateLimiter(1 / TYPING_EVERY, 1)
         self.writer = MessageWriter(db)
+        self.changes = MessageChanges(db)
         self.windows = Windows(settings=settings, db=db)
         # Rooms with new messages the lobby has not heard of yet: room -> newest seq.
         self._activity: dict[int, int] = {}
@@ -141,10 +143,7 @@ class Chat:
             raise ChatError(f"client_id must be 1–{MAX_CLIENT_ID} characters (no NUL).")
         if client_id and (earlier := await self._sent_before(author.id, client_id)):
             return earlier
-        if not author.is_admin:
-            retry_after = await self.limiter.hit(f"user:{author.id}")
-            if retry_after:
-                raise RateLimited(retry_after)
+        await self._limit(author)
         try:
             message = await self.writer.save(
                 room_id=room_id, author=author, text=text, client_id=client_id
@@ -163,6 +162,69 @@ class Chat:
         if message.mentions:
             await self._tell_mentioned(message)
         return message
+
+    async def edit(self, *, room_id: int, message_id: int, editor: User, text: str) -> Message:
+        """Change a message's text (its author, or an admin), limited like a send;
+        everyone in the room sees its element swapped in place."""
+        text = self.clean_text(text)
+        await self._limit(editor)
+        async with self.db.read() as session:
+            before = await session.scalar(select(Message.mentions).where(Message.id == message_id))
+        message = await self.changes.edit(
+            room_id=room_id, message_id=message_id, editor=editor, text=text
+        )
+        await self._announce_change(message)
+        # Only the people the edit newly mentions hear of it: an edit must not
+        # notify everyone again.
+        added = set(message.mentions.split()) - set((before or "").split())
+        if added:
+            await self._tell_mentioned(message, added)
+        return message
+
+    async def delete(self, *, room_id: int, message_id: int, deleter: User) -> None:
+        """Make a message a tombstone (its author, or an admin); deleting one that is
+        deleted already changes nothing."""
+        await self._limit(deleter)
+        message = await self.changes.delete(room_id=room_id, message_id=message_id, deleter=deleter)
+        if message is not None:
+            await self._announce_change(message)
+
+    async def _limit(self, user: User) -> None:
+        """The per-user rate limit of sends, which changes share (admins are exempt)."""
+        if not user.is_admin:
+            retry_after = await self.limiter.hit(f"user:{user.id}")
+            if retry_after:
+                raise RateLimited(retry_after)
+
+    async def react(
+        self, *, room_id: int, message_id: int, user: User, emoji: str, on: bool
+    ) -> Message:
+        """Add (``on``) or take back the user's reaction, idempotently; rate limited
+        like sends. The message, whether or not anything changed."""
+        await self._limit(user)
+        message = await self.changes.react(
+            room_id=room_id, message_id=message_id, user=user, emoji=emoji, on=on
+        )
+        if message is not None:
+            await self._announce_change(message)
+            return message
+        async with self.db.read() as session:
+            found = await session.get(Message, message_id)
+        if found is None or found.room_id != room_id:
+            raise MessageNotFound()
+        return found
+
+    async def reactions_of(self, message: Message) -> reactions.Reactions:
+        async with self.db.read() as session:
+            conn = await session.connection()
+            return (await reactions.of_messages(conn, [message.id])).get(message.id, ())
+
+    async def _announce_change(self, message: Message) -> None:
+        """A changed message goes out in seq order like a new one (its rev is the
+        change's seq), as its element alone, which pages swap in place."""
+        html = render.changed_message(message, await self.reactions_of(message))
+        event = Event("message", html, message.rev, time.time())
+        await self._publish(room_channel(message.room_id), event)
 
     # Unread counts and typing
 
@@ -201,14 +263,14 @@ class Chat:
         for user_id in await access.member_ids(self.db, room_id):
             await announce.to_user(self.broker, user_id, private)
 
-    async def _tell_mentioned(self, message: Message) -> None:
-        """Each user the message mentions gets their new counts in its room on every
-        tab, with a note their page may raise as a browser notification."""
+    async def _tell_mentioned(self, message: Message, names: set[str] | None = None) -> None:
+        """Each user the message mentions (of ``names``, if given) gets their new
+        counts in its room on every tab, with a note their page may raise as a
+        browser notification."""
+        names = set(message.mentions.split()) if names is None else names
         async with self.db.read() as session:
             conn = await session.connection()
-            users = await mentions.find_users(
-                conn, {name.casefold() for name in message.mentions.split()}
-            )
+            users = await mentions.find_users(conn, {name.casefold() for name in names})
         ids = [uid for uid, _ in users.values() if uid != message.author_id]
         # Only readers: a private room's note must not reach anyone outside it.
         ids = sorted(await access.readers(self.db, message.room_id, ids)) if ids else []

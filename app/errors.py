@@ -39,3 +39,10 @@ class Conflict(ChatError):
 
 class NotAllowed(ChatError):
     """The caller can see the room but may not do this to it."""
+
+
+class MessageNotFound(ChatError):
+    """No such message in this room (one of another room is not found either)."""
+
+    def __init__(self) -> None:
+        super().__init__("That message does not exist in this room.")

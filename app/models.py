@@ -33,6 +33,7 @@ MAX_USER_AGENT = 300
 MAX_ADDRESS = 64
 # A bot's webhook URL (app.webhooks.urls refuses longer ones) and its signing secret.
 MAX_WEBHOOK_URL = 2000
+MAX_EMOJI = 32  # characters of one emoji (a long ZWJ sequence with modifiers is ~15)
 
 
 def utcnow() -> datetime:
@@ -92,7 +93,8 @@ class Room(Base):
     name: Mapped[str] = mapped_column(String(MAX_ROOM_NAME), unique=True)
     description: Mapped[str] = mapped_column(String(MAX_DESCRIPTION), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # The seq of the room's newest message; bumped under the row lock by each insert.
+    # The seq of the room's newest change (a new message, an edit, a delete, a
+    # reaction): bumped under the row lock by each, so changes commit in seq order.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     # public: everyone reads it; private and direct: only its members (app.access).
     kind: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
@@ -126,13 +128,18 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("room_id", "seq", name="uq_messages_room_seq"),
         UniqueConstraint("author_id", "client_id", name="uq_messages_author_client"),
+        # Catch-up reads the messages changed after a seq, in the order they changed.
+        Index("ix_messages_room_rev", "room_id", "rev"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    text: Mapped[str] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the room's seq of its creation
+    # The room's seq of the message's latest change (its creation, an edit, its
+    # delete, a reaction): what a resume from seq S looks for above S.
+    rev: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)  # emptied when the message is deleted
     client_id: Mapped[str | None] = mapped_column(String(MAX_CLIENT_ID), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The usernames the text mentions, space-separated, as app.mentions found them
@@ -142,6 +149,10 @@ class Message(Base):
     # The text as HTML (app.markup), rendered once by the writer; NULL for messages
     # saved before formatting, which are rendered from the text when read.
     html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A deleted message stays as a tombstone (no text, no mentions), so its delete
+    # is a change a resume finds like any other.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     author: Mapped[User] = relationship(lazy="joined")
 
@@ -163,6 +174,23 @@ class MessageMention(Base):
     )
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MessageReaction(Base):
+    """One user's reaction with one emoji to one message."""
+
+    __tablename__ = "message_reactions"
+
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    emoji: Mapped[str] = mapped_column(String(MAX_EMOJI), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ReadPosition(Base):

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from app import markup
 from app.models import Message, Room
+from app.reactions import Reactions
 from app.search.query import MAX_QUERY
 from app.unread import CAP, Counts
 
@@ -46,9 +47,14 @@ class MessageView(NamedTuple):
     mentions: str = ""  # the usernames it mentions, space-separated
     html: str | None = None  # the text as HTML (app.markup); None: render it from text
     bot: bool = False  # the author is a bot (app.bots)
+    rev: int = 0  # the seq of its latest change (0: its creation, as seq)
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    # (emoji, the usernames who reacted, how many did), app.reactions.of_messages
+    reactions: Reactions = ()
 
     @classmethod
-    def of(cls, message: Message | MessageView) -> MessageView:
+    def of(cls, message: Message | MessageView, reactions: Reactions = ()) -> MessageView:
         if isinstance(message, MessageView):
             return message
         return cls(
@@ -60,7 +66,15 @@ class MessageView(NamedTuple):
             message.mentions or "",
             message.html,
             bool(message.author.is_bot),
+            message.rev or message.seq,
+            message.edited_at,
+            message.deleted_at,
+            reactions,
         )
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 def text_html(message: MessageView) -> Markup:
@@ -74,9 +88,10 @@ def text_html(message: MessageView) -> Markup:
 env.filters["text_html"] = text_html
 
 
-# Rendered messages, keyed by all they show: messages never change, so an entry is
-# right for as long as it lives, whichever process saved or deleted what. A room's
-# window is rendered again after each new message; this renders only the new one.
+# Rendered messages, keyed by all they show: a change to a message moves its rev, so
+# an entry is right for as long as it lives, whichever process saved or changed
+# what. A room's window is rendered again after each change; this renders only the
+# changed message.
 # 1,024 is ~20 rooms' windows: ~0.3 MB typically, ~40 MB if all were 4,000 emoji.
 MESSAGE_CACHE_SIZE = 1024
 
@@ -123,9 +138,36 @@ def appended_messages(messages: Sequence[Message | MessageView]) -> str:
     return render("fragments/messages_append.html", messages=messages)
 
 
-def replaced_messages(room: Room, messages: Sequence[Message | MessageView]) -> str:
+def changed_message(message: Message | MessageView, reactions: Reactions = ()) -> str:
+    """A message edited, deleted or reacted to: its element alone, which the ws
+    extension swaps in place of the one with its id (``hx-swap-oob`` "true")."""
+    return str(_message(MessageView.of(message, reactions)))
+
+
+def caught_up(changed: Sequence[MessageView], after: int, cursor: int) -> str:
+    """What a socket holding seq ``after`` missed, in one frame: the messages created
+    since appended in seq order, those changed since swapped in place (each once, in
+    its current state), and the seq the page now holds (``#room-seq``)."""
+    new = sorted((m for m in changed if m.seq > after), key=lambda m: m.seq)
+    swapped = "".join(_message(m) for m in changed if m.seq <= after)
+    appended = appended_messages(new) if new else ""
+    return swapped + appended + room_seq(cursor)
+
+
+def room_seq(seq: int) -> str:
+    """The highest seq a page holds, when no message's own seqs tell it (app.js)."""
+    return f'<span id="room-seq" data-seq="{int(seq)}" hidden></span>'
+
+
+env.globals["room_seq"] = room_seq
+
+
+def replaced_messages(
+    room: Room, messages: Sequence[Message | MessageView], cursor: int = 0
+) -> str:
     """The whole ``#messages`` list, for a client too far behind to catch up."""
-    return render("fragments/messages_replace.html", room=room, window=Window.of(messages))
+    html = render("fragments/messages_replace.html", room=room, window=Window.of(messages))
+    return html + room_seq(cursor) if cursor else html
 
 
 def notice(kind: str, username: str) -> str:

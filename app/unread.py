@@ -26,15 +26,15 @@ from app.db import Database
 CAP = 100
 
 # The counts of one user in a set of rooms. The correlated sub-selects take their
-# LIMIT before counting, which is what bounds them. (Deleted messages, once the
-# stream keeps tombstones, are left out here: one more condition on ``m``, and on
-# the mentioned message for ``mm``.)
+# LIMIT before counting, which is what bounds them. Deleted messages (tombstones)
+# are not unread; their mention rows go with the delete (app.changes).
 _COUNTS = """
 SELECT r.id AS room_id, coalesce(rp.seq, 0) AS read_seq,
   CASE WHEN r.last_seq > coalesce(rp.seq, 0) THEN (
     SELECT count(*) FROM (
       SELECT 1 FROM messages m
       WHERE m.room_id = r.id AND m.seq > coalesce(rp.seq, 0) AND m.author_id <> :user
+        AND m.deleted_at IS NULL
       LIMIT :cap) AS unread_rows
   ) ELSE 0 END AS unread,
   CASE WHEN r.last_seq > coalesce(rp.seq, 0) THEN (

@@ -4,12 +4,14 @@ and the catch-up of a socket that fell behind."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics, render
+from app import metrics, reactions, render
 from app.db import Database
 from app.models import Message, Room, User
 from app.rooms import get_room
@@ -28,6 +30,9 @@ ROOM_MESSAGES = (
         MESSAGES.c.mentions,
         MESSAGES.c.html,
         USERS.c.is_bot,
+        MESSAGES.c.rev,
+        MESSAGES.c.edited_at,
+        MESSAGES.c.deleted_at,
     )
     .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
@@ -36,8 +41,12 @@ ROOM_MESSAGES = (
 # A window for a page, newest first.
 LATEST_WINDOW = ROOM_MESSAGES.order_by(MESSAGES.c.seq.desc())
 WINDOW_BEFORE = LATEST_WINDOW.where(MESSAGES.c.seq < bindparam("before"))
-# What a socket missed after its last seq, oldest first.
-MISSED = ROOM_MESSAGES.where(MESSAGES.c.seq > bindparam("after")).order_by(MESSAGES.c.seq)
+# What changed after a socket's last seq (new, edited, deleted, reacted to), in the
+# order it changed: from the (room_id, rev) index.
+CHANGED = ROOM_MESSAGES.where(MESSAGES.c.rev > bindparam("after")).order_by(MESSAGES.c.rev)
+# History read forwards from a permalink, oldest first.
+NEWER = ROOM_MESSAGES.where(MESSAGES.c.seq > bindparam("after")).order_by(MESSAGES.c.seq)
+LAST_SEQ = select(Room.last_seq).where(Room.id == bindparam("room"))
 # Which messages the latest window holds: on SQLite straight from the (room_id, seq)
 # index, which holds the id (the rowid) too.
 LATEST_IDS = (
@@ -50,7 +59,7 @@ LATEST_IDS = (
 # fewer of long messages (one can reach ~1 M); at most 64 MB even if all were emoji.
 WINDOW_CACHE_CHARS = 16 * 2**20
 
-# A catch-up's answer: one frame with the missed messages and the seq it ends at.
+# A catch-up's answer: one frame with the missed changes and the seq it ends at.
 Update = tuple[str, int]
 
 
@@ -58,8 +67,8 @@ Update = tuple[str, int]
 class CachedWindow:
     """A room's latest window as rendered, and what it was rendered from."""
 
-    # The room row's (created_at, last_seq) then: any new message changes last_seq,
-    # and a room made again under a reused id has another created_at.
+    # The room row's (created_at, last_seq) then: any change to its messages moves
+    # last_seq, and a room made again under a reused id has another created_at.
     stamp: tuple[Any, int]
     ids: list[int]  # newest first; a deleted message (its author was deleted) drops out
     window: render.Window
@@ -93,6 +102,13 @@ class WindowCache:
         return room_id in self._windows
 
 
+async def with_reactions(session: AsyncSession, rows: Sequence[Any]) -> list[render.MessageView]:
+    """Message rows as views, with their reactions (one more query, for the rows)."""
+    conn = await session.connection()
+    found = await reactions.of_messages(conn, [row.id for row in rows])
+    return [render.MessageView._make((*row, found.get(row.id, ()))) for row in rows]
+
+
 class Windows:
     """This process's reads of message windows, with its cache and shared catch-ups."""
 
@@ -114,15 +130,16 @@ class Windows:
             query, params["before"] = WINDOW_BEFORE, before
         async with self.db.read() as session:
             rows = (await session.execute(query, params)).all()
-        return [render.MessageView._make(row) for row in reversed(rows)]
+            views = await with_reactions(session, rows)
+        return views[::-1]
 
     async def newer(self, room_id: int, *, after: int, limit: int) -> list[render.MessageView]:
         """Oldest first: up to ``limit`` messages after ``after`` (history read
         forwards, from a permalink towards the newest)."""
         params = {"room": room_id, "after": after, "limit": limit}
         async with self.db.read() as session:
-            rows = (await session.execute(MISSED, params)).all()
-        return [render.MessageView._make(row) for row in rows]
+            rows = (await session.execute(NEWER, params)).all()
+            return await with_reactions(session, rows)
 
     async def around(self, room_id: int, seq: int, *, limit: int) -> render.Window | None:
         """The window a permalink opens: the message ``seq`` with up to ``limit``
@@ -139,9 +156,10 @@ class Windows:
     async def latest_window(self, room: Room) -> render.Window:
         """The room's latest messages as its page shows them, rendered once per change.
 
-        Valid across processes: the stamp comes from the room row this request read,
-        the ids from the database now, and message texts and usernames never change.
-        A room whose stamp moved (new messages) skips the ids and reads the window.
+        Valid across processes: the stamp comes from the room row this request read
+        and the ids from the database now; every change to a message (an edit, a
+        delete, a reaction) moves the room's last_seq, and usernames never change.
+        A room whose stamp moved skips the ids and reads the window.
         """
         limit = self.settings.history_page
         stamp = (room.created_at, room.last_seq)
@@ -157,7 +175,7 @@ class Windows:
         return cached.window
 
     async def catch_up(self, room_id: int, after: int, need: int = 0) -> Update | None:
-        """One frame with every message after ``after``, or a fresh list if too many;
+        """One frame with every change after ``after``, or a fresh list if too many;
         it reaches at least ``need``, a seq the asker knows is committed.
 
         The sockets of a room fall behind together (a message that came too late
@@ -169,7 +187,7 @@ class Windows:
         key = (room_id, after)
         shared = self._catching_up.get(key)
         if shared is None or shared[1] < need:
-            future = asyncio.ensure_future(self._read_missed(room_id, after))
+            future = asyncio.ensure_future(self._read_changed(room_id, after))
             shared = self._catching_up[key] = (future, need)
             future.add_done_callback(lambda done: self._forget_catch_up(key, done))
         # One asker cancelled (its socket closed) must not cancel the others' answer.
@@ -179,19 +197,35 @@ class Windows:
         if (shared := self._catching_up.get(key)) is not None and shared[0] is done:
             del self._catching_up[key]
 
-    async def _read_missed(self, room_id: int, after: int) -> Update | None:
+    async def _read_changed(self, room_id: int, after: int) -> Update | None:
+        """The state of every message changed after ``after``, and the seq that is
+        then complete: the room's last_seq, read before the messages.
+
+        Read first, last_seq L says every change up to L has committed (seqs are taken
+        under the room row's lock), so the messages read next hold all of them, and
+        perhaps later ones: the cursor is L or the highest rev read, whichever is
+        higher. That needs no shared snapshot (PostgreSQL reads each statement in
+        its own), and a change whose message is gone since (its author deleted)
+        still moves the cursor past its seq.
+        """
         metrics.CATCH_UP_QUERIES.inc()
         limit = self.settings.resync_limit
         params = {"room": room_id, "after": after, "limit": limit + 1}
         async with self.db.read() as session:
-            rows = (await session.execute(MISSED, params)).all()
-        if not rows:
+            last = await session.scalar(LAST_SEQ, {"room": room_id})
+            rows = (await session.execute(CHANGED, params)).all()
+        if last is None:  # the room is gone: its close event ends the socket
+            return None
+        cursor = max(last, rows[-1].rev if rows else 0)
+        if cursor <= after:
             return None
         if len(rows) <= limit:
-            missed = [render.MessageView._make(row) for row in rows]
-            return render.appended_messages(missed), missed[-1].seq
+            async with self.db.read() as session:
+                changed = await with_reactions(session, rows)
+            return render.caught_up(changed, after, cursor), cursor
         room = await get_room(self.db, room_id)
         latest = await self.window(room_id, limit=self.settings.history_page)
         if room is None or not latest:
             return None
-        return render.replaced_messages(room, latest), latest[-1].seq
+        cursor = max(room.last_seq, *(m.rev for m in latest))
+        return render.replaced_messages(room, latest, cursor), cursor

@@ -117,10 +117,10 @@ class MessageWriter:
                     continue
                 last, kinds[room_id] = taken
                 for seq, post in enumerate(posts, start=last - len(posts) + 1):
-                    post.row["seq"] = seq
+                    post.row["seq"] = post.row["rev"] = seq
                 saved += posts
             if saved:
-                mentioned = await _find_mentions(conn, saved)
+                mentioned = await find_mentions(conn, [post.row for post in saved])
                 for post in saved:  # once, here, so fan-out and reads only copy it
                     post.row["html"] = markup.to_html(post.row["text"], post.row["mentions"])
                 rows = [post.row for post in saved]
@@ -145,24 +145,27 @@ class MessageWriter:
             _settle(post, message)
 
 
-async def _find_mentions(conn: AsyncConnection, posts: list[Post]) -> list[tuple[int, int, int]]:
-    """Fill each post's ``mentions`` with the usernames it mentions; the (room, seq,
-    user) of each mention to store. One lookup of the named users for the batch."""
-    named = [(post, mentions.candidates(post.row["text"])) for post in posts]
+async def find_mentions(
+    conn: AsyncConnection, rows: list[dict[str, Any]]
+) -> list[tuple[int, int, int]]:
+    """Fill each message row's ``mentions`` with the usernames it mentions; the
+    (room, seq, user) of each mention to store. One lookup of the named users for
+    the batch. A row has room_id, seq, author_id and text (new ones and edits)."""
+    named = [(row, mentions.candidates(row["text"])) for row in rows]
     keys = {key for _, names in named for key in names}
+    for row in rows:
+        row["mentions"] = ""
     if not keys:
         return []
     users = await mentions.find_users(conn, keys)
     readers: dict[int, set[int]] = {}
-    for post, names in named:
-        room_id = post.row["room_id"]
+    for row, names in named:
         ids = {users[key][0] for key in names if key in users}
-        readers.setdefault(room_id, set()).update(ids)
+        readers.setdefault(row["room_id"], set()).update(ids)
     for room_id, ids in readers.items():
         readers[room_id] = await mentions.can_read(conn, room_id, ids)
     stored: list[tuple[int, int, int]] = []
-    for post, names in named:
-        row = post.row
+    for row, names in named:
         found = [users[key] for key in names if key in users]
         found = [(uid, name) for uid, name in found if uid in readers[row["room_id"]]]
         row["mentions"] = " ".join(name for _, name in found)

@@ -303,12 +303,13 @@ def talkroom_preload(data_dir: Path, count: int) -> None:
         db.execute("DELETE FROM messages WHERE room_id=?", (room,))
         now = time.strftime("%Y-%m-%d %H:%M:%S.000000")
         db.executemany(
-            "INSERT INTO messages (room_id, author_id, seq, text, client_id, created_at) "
-            "VALUES (?,?,?,?,NULL,?)",
+            "INSERT INTO messages (room_id, author_id, seq, rev, text, client_id, created_at) "
+            "VALUES (?,?,?,?,?,NULL,?)",
             (
                 (
                     room,
                     authors[i % len(authors)],
+                    i + 1,
                     i + 1,
                     f"history message {i} lorem ipsum dolor sit amet",
                     now,

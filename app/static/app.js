@@ -17,17 +17,58 @@
     return items.length ? items[items.length - 1].getAttribute("data-seq") : "0";
   }
 
-  // Every (re)connect of a room socket tells the server which messages we hold,
+  // The highest seq this page has applied: seqs number every change in a room
+  // (new messages, edits, deletes), so it is the highest of the messages' own
+  // seqs and revs (the seq of their latest change) and of #room-seq, where the
+  // page load and each catch-up leave the seq they brought the room up to.
+  function appliedSeq() {
+    var top = 0;
+    var mark = $("room-seq");
+    if (mark) top = Number(mark.getAttribute("data-seq")) || 0;
+    document.querySelectorAll("#messages [data-rev]").forEach(function (el) {
+      top = Math.max(top, Number(el.getAttribute("data-rev")) || 0,
+        Number(el.getAttribute("data-seq")) || 0);
+    });
+    return top;
+  }
+
+  // Every (re)connect of a room socket tells the server which changes we hold,
   // so it sends exactly the ones we missed: ?after=SEQ is part of the handshake.
   // (The home page's lobby socket carries no messages.)
   var createWebSocket = htmx.createWebSocket;
   htmx.createWebSocket = function (url) {
     var target = new URL(url, location.href);
     if (target.pathname.indexOf("/ws/rooms/") === 0) {
-      target.searchParams.set("after", lastSeq());
+      target.searchParams.set("after", String(appliedSeq()));
     }
     return createWebSocket(target.toString());
   };
+
+  // A changed message comes as its element alone, swapped in place of the one
+  // with its id. One this page does not show (older than what it loaded) is
+  // given a hidden stand-in to land on, removed after the swap: htmx reports an
+  // out-of-band swap without a target as an error.
+  var standIns = null;
+  function standInForChanges(html) {
+    if (html.indexOf("<article") !== 0) return; // new messages come in #messages
+    var parsed = document.createElement("template");
+    parsed.innerHTML = html;
+    Array.prototype.forEach.call(parsed.content.children, function (el) {
+      if (el.tagName !== "ARTICLE" || !el.id || $(el.id)) return;
+      if (!standIns) {
+        standIns = document.createElement("div");
+        standIns.hidden = true;
+        document.body.appendChild(standIns);
+      }
+      var slot = document.createElement("article");
+      slot.id = el.id;
+      standIns.appendChild(slot);
+    });
+  }
+  function dropStandIns() {
+    if (standIns) standIns.remove();
+    standIns = null;
+  }
 
   // Reconnect soon after a drop, backing off to a few seconds ("equal jitter":
   // never immediately, so a restarted server is not hit by everyone at once).
@@ -105,11 +146,38 @@
     });
   }
 
+  // Each message's buttons (react; edit and delete, shown by the viewer's CSS
+  // rules) are added here, not sent: the fragment every socket receives stays
+  // as small as before. A changed message arrives without them and gets them again.
+  function addTools(root) {
+    root.querySelectorAll(".msg:not([data-tools]):not([data-deleted])").forEach(function (el) {
+      el.setAttribute("data-tools", "");
+      var actions = document.createElement("div");
+      actions.className = "msg-actions";
+      [["msg-edit", "Edit"], ["msg-delete", "Delete"]].forEach(function (kind) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = kind[0];
+        button.textContent = kind[1];
+        actions.appendChild(button);
+      });
+      var react = document.createElement("button");
+      react.type = "button";
+      react.className = "msg-react";
+      react.setAttribute("aria-label", "Add a reaction");
+      react.title = "Add a reaction";
+      react.textContent = "☺+";
+      el.appendChild(actions);
+      el.appendChild(react);
+    });
+  }
+
   function decorate() {
     var list = messages();
     if (!list) return;
     localizeTimes(list);
     addLinks(list);
+    addTools(list);
     regroup();
   }
 
@@ -157,6 +225,7 @@
   var seqBefore = "0";
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
     adoptNewRooms(event.detail.message);
+    standInForChanges(event.detail.message);
     // A room was taken from (or given to) this user: fetch the room list again.
     if (event.detail.message.indexOf('id="rooms-changed"') !== -1 && $("rooms")) {
       htmx.trigger($("rooms"), "refresh");
@@ -166,6 +235,7 @@
     seqBefore = lastSeq();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
+    dropStandIns();
     decorate();
     if (wasAtBottom) {
       scrollToEnd();
@@ -741,6 +811,212 @@
     box.select();
   });
 
+  // ---- Edit and delete ----------------------------------------------------
+
+  // Through the JSON API, with the session's CSRF token; the change comes back over
+  // the room's socket to every page (this one too), swapped in place by id.
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function changeMessage(method, id, body) {
+    var room = currentRoom();
+    var headers = { "X-CSRF-Token": csrfToken() };
+    if (body) headers["Content-Type"] = "application/json";
+    return fetch("/api/rooms/" + room + "/messages/" + id, {
+      method: method,
+      headers: headers,
+      credentials: "same-origin",
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(function (response) {
+      if (response.ok) return true;
+      return response.json().then(function (problem) {
+        var detail = problem && problem.detail;
+        showError(typeof detail === "string" ? detail : "That change was not saved.");
+        return false;
+      }, function () { showError("That change was not saved."); return false; });
+    }, function () {
+      showError("That change was not saved: the server did not answer.");
+      return false;
+    });
+  }
+
+  function showError(text) {
+    var error = $("chat-error");
+    if (error) error.textContent = text;
+  }
+
+  function messageId(article) { return article.id.replace("message-", ""); }
+
+  function startEdit(article) {
+    if (!article || article.classList.contains("editing") || article.hasAttribute("data-deleted")) return;
+    var text = article.querySelector(".text");
+    var form = document.createElement("form");
+    form.className = "edit-form";
+    var box = document.createElement("textarea");
+    box.className = "edit-input";
+    box.setAttribute("aria-label", "Edit message");
+    var main = $("message-input");
+    if (main && main.maxLength > 0) box.maxLength = main.maxLength;
+    box.value = text ? text.textContent : ""; // what was typed: links and mentions are their text
+    box.rows = Math.min(8, box.value.split("\n").length);
+    var hint = document.createElement("span");
+    hint.className = "hint";
+    hint.textContent = "Enter saves · Escape cancels";
+    form.appendChild(box);
+    form.appendChild(hint);
+    article.classList.add("editing");
+    article.appendChild(form);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  function endEdit(article, refocus) {
+    if (!article) return;
+    var form = article.querySelector(".edit-form");
+    if (form) form.remove();
+    article.classList.remove("editing");
+    var main = $("message-input");
+    if (refocus && main) main.focus({ preventScroll: true });
+  }
+
+  function saveEdit(article) {
+    var box = article.querySelector(".edit-input");
+    var text = box ? box.value.trim() : "";
+    var before = article.querySelector(".text");
+    if (!text || (before && text === before.textContent)) return endEdit(article, true);
+    box.disabled = true;
+    changeMessage("PATCH", messageId(article), { text: text }).then(function (saved) {
+      // The swapped-in element ends the edit; a refused one stays open to fix.
+      if (saved) endEdit(article, true);
+      else box.disabled = false;
+    });
+  }
+
+  function lastOwnMessage() {
+    var me = document.body.getAttribute("data-me");
+    var mine = Array.prototype.filter.call(
+      document.querySelectorAll("#messages .msg[data-author]:not([data-deleted])"),
+      function (el) { return el.getAttribute("data-author") === me; });
+    return mine.length ? mine[mine.length - 1] : null;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.isComposing) return;
+    if (target.id === "message-input" && event.key === "ArrowUp" && !target.value) {
+      var last = lastOwnMessage();
+      if (last) {
+        event.preventDefault();
+        startEdit(last);
+      }
+    } else if (target.classList && target.classList.contains("edit-input")) {
+      var article = target.closest(".msg");
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        endEdit(article, true);
+      } else if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        saveEdit(article);
+      }
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".msg-edit, .msg-delete");
+    if (!button) return;
+    var article = button.closest(".msg");
+    if (button.classList.contains("msg-edit")) {
+      startEdit(article);
+    } else if (window.confirm("Delete this message? Everyone in the room will see it was deleted.")) {
+      changeMessage("DELETE", messageId(article));
+    }
+  });
+
+  // ---- Reactions -----------------------------------------------------------
+
+  // The fragment lists who reacted (data-reactors, rendered once for everybody);
+  // whether the viewer did is read from it here, and shown by a CSS rule.
+  var PICKER = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
+
+  function react(article, emoji, on) {
+    var path = messageId(article) + "/reactions/" + encodeURIComponent(emoji);
+    return changeMessage(on ? "PUT" : "DELETE", path);
+  }
+
+  function reacted(button) {
+    var me = document.body.getAttribute("data-me");
+    return (" " + (button.getAttribute("data-reactors") || "") + " ").indexOf(" " + me + " ") !== -1;
+  }
+
+  var picker = null;
+  function closePicker(refocus) {
+    if (!picker) return;
+    var opener = picker.opener;
+    picker.remove();
+    picker = null;
+    if (refocus && opener && document.contains(opener)) opener.focus();
+  }
+
+  function openPicker(opener) {
+    closePicker(false);
+    var article = opener.closest(".msg");
+    picker = document.createElement("div");
+    picker.className = "reaction-picker";
+    picker.setAttribute("role", "menu");
+    picker.setAttribute("aria-label", "React with");
+    picker.opener = opener;
+    picker.messageId = article.id;
+    PICKER.forEach(function (emoji) {
+      var choice = document.createElement("button");
+      choice.type = "button";
+      choice.className = "pick";
+      choice.setAttribute("role", "menuitem");
+      choice.setAttribute("data-emoji", emoji);
+      choice.textContent = emoji;
+      picker.appendChild(choice);
+    });
+    article.appendChild(picker);
+    picker.firstChild.focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : null;
+    if (!target) return;
+    var pick = target.closest(".reaction-picker .pick");
+    if (pick) {
+      var article = $(picker.messageId);
+      var emoji = pick.getAttribute("data-emoji");
+      var existing = article && article.querySelector('.reaction[data-emoji="' + CSS.escape(emoji) + '"]');
+      if (article) react(article, emoji, !(existing && reacted(existing)));
+      closePicker(false);
+      return;
+    }
+    var opener = target.closest(".msg-react");
+    if (opener) {
+      if (picker && picker.opener === opener) closePicker(true);
+      else openPicker(opener);
+      return;
+    }
+    var reaction = target.closest(".msg .reaction");
+    if (reaction) {
+      react(reaction.closest(".msg"), reaction.getAttribute("data-emoji"), !reacted(reaction));
+      return;
+    }
+    if (picker && !target.closest(".reaction-picker")) closePicker(false);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (picker && event.key === "Escape") {
+      event.preventDefault();
+      closePicker(true);
+    }
+  });
+
   // ---- Start -------------------------------------------------------------
 
   // Your own messages are set apart by one style rule keyed on your name, so
@@ -751,10 +1027,17 @@
     if (!me || !window.CSSStyleSheet || !document.adoptedStyleSheets) return;
     var sheet = new CSSStyleSheet();
     var name = CSS.escape(me);
+    var actions = document.body.hasAttribute("data-admin")
+      // Admins delete anyone's message, and edit their own.
+      ? ".msg:not(.editing) .msg-actions { display: flex; }\n" +
+        '.msg:not([data-author="' + name + '"]) .msg-edit { display: none; }\n'
+      : '.msg[data-author="' + name + '"]:not(.editing) .msg-actions { display: flex; }\n';
     sheet.replaceSync('.msg[data-author="' + name + '"] { ' +
       "align-self: flex-end; background: var(--mine); border-color: var(--mine-line); }\n" +
       '.mention[data-mention="' + name + '"] { background: var(--mention-me); color: var(--mention-me-text); font-weight: 600; }\n' +
-      '.members li[data-person="' + name + '"] .message-person { display: none; }');
+      '.members li[data-person="' + name + '"] .message-person { display: none; }\n' +
+      '.reaction[data-reactors~="' + name + '"] { background: var(--mention); border-color: var(--accent); color: var(--mention-fg); }\n' +
+      actions);
     document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
   }
 

@@ -100,7 +100,8 @@ TAGS = [
     },
     {
         "name": "messages",
-        "description": "History pages by `seq`, and posting like a browser does.",
+        "description": "History pages by `seq`, posting like a browser does, editing, "
+        "deleting (tombstones) and reacting; every change takes the room's next `seq`.",
     },
     {"name": "users", "description": "Accounts, for admins."},
 ]

@@ -26,7 +26,15 @@ from starlette.routing import Route
 from app import users
 from app.auth import AuthError
 from app.db import unavailable
-from app.errors import ChatError, Conflict, NotAllowed, RateLimited, RoomExists, RoomNotFound
+from app.errors import (
+    ChatError,
+    Conflict,
+    MessageNotFound,
+    NotAllowed,
+    RateLimited,
+    RoomExists,
+    RoomNotFound,
+)
 from app.errors import UserNotFound as NoSuchUser
 from app.web.deps import NO_SUCH_ROOM, LoginRequired
 from app.web.pages import page
@@ -39,6 +47,7 @@ OUT_OF_RANGE = frozenset({"greater_than_equal", "less_than_equal"})
 
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (RoomNotFound, 404),
+    (MessageNotFound, 404),
     (NoSuchUser, 404),
     (NotAllowed, 403),
     (users.UserNotFound, 404),

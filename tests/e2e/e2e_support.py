@@ -108,12 +108,13 @@ def seed_messages(server: Server, room: int, author_id: int, count: int) -> None
         (last,) = db.execute("SELECT last_seq FROM rooms WHERE id = ?", (room,)).fetchone()
         start = datetime.now(UTC) - timedelta(minutes=count)
         db.executemany(
-            "INSERT INTO messages (room_id, author_id, seq, text, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO messages (room_id, author_id, seq, rev, text, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (
                     room,
                     author_id,
+                    last + n,
                     last + n,
                     f"Message number {last + n}",
                     (start + timedelta(minutes=n)).strftime("%Y-%m-%d %H:%M:%S.%f"),

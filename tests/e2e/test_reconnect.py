@@ -17,6 +17,9 @@ OUTAGE_NOISE = (
     "htmx:wsError",
     "[object Event]",
     "htmx:sendError",
+    # The room list's 15 s poll may fall in the outage (a slow machine stretches
+    # it): htmx logs the failed request as afterRequest next to its sendError.
+    "htmx:afterRequest",
     "ERR_CONNECTION_REFUSED",
 )
 

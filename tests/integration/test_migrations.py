@@ -311,3 +311,69 @@ def test_sqlite_migration_leaves_old_messages_to_render_from_text(tmp_path: Path
 def test_postgres_migration_leaves_old_messages_to_render_from_text(tmp_path: Path) -> None:
     url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
     _check_formatted(_format_existing_messages(Settings(data_dir=tmp_path, database_url=url)))
+
+
+def _carry_to_revisions(settings: Settings) -> list[object]:
+    """Migrate a database at 0007 holding messages (one mentioning someone) to head;
+    what the messages, their mention and the search index became."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import alembic_config
+
+    command.upgrade(alembic_config(settings), "0007")
+
+    async def run(*statements: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            rows: list[object] = []
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                rows = list(result.all()) if result.returns_rows else rows
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 2)",
+            "INSERT INTO messages (id, room_id, author_id, seq, text, created_at, mentions)"
+            " VALUES (1, 1, 1, 1, 'first words', CURRENT_TIMESTAMP, ''),"
+            " (2, 1, 1, 2, 'hi @old', CURRENT_TIMESTAMP, 'old')",
+            "INSERT INTO message_mentions (message_id, user_id, room_id, seq) VALUES (2, 1, 1, 2)",
+        )
+    )
+    if settings.is_sqlite:  # rows inserted by hand: index them as the writer would
+        asyncio.run(run("INSERT INTO messages_fts(messages_fts) VALUES('rebuild')"))
+    upgrade_database(settings)
+    search = (
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'first'"
+        if settings.is_sqlite
+        else "SELECT id FROM messages WHERE to_tsvector('simple', text) @@ 'first'::tsquery"
+    )
+    return asyncio.run(
+        run(
+            "SELECT m.id, m.seq, m.rev, m.edited_at, m.deleted_at, m.text,"
+            " (SELECT count(*) FROM message_mentions) FROM messages m ORDER BY m.id"
+        )
+    ) + asyncio.run(run(search))
+
+
+CARRIED = [
+    (1, 1, 1, None, None, "first words", 1),
+    (2, 2, 2, None, None, "hi @old", 1),
+    (1,),
+]
+
+
+def test_sqlite_migration_gives_existing_messages_their_seq_as_rev(tmp_path: Path) -> None:
+    # Each is as it was created; mentions and the search index survive the migration.
+    assert _carry_to_revisions(Settings(data_dir=tmp_path)) == CARRIED
+
+
+def test_postgres_migration_gives_existing_messages_their_seq_as_rev(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _carry_to_revisions(settings) == CARRIED

@@ -26,7 +26,8 @@ def test_a_saved_message_and_a_page_row_render_the_same_element() -> None:
     element = render.message(MessageView(7, 3, "alice", text, WHEN))
     assert live == f'<div id="messages" hx-swap-oob="beforeend">{element}</div>'
     assert element == (
-        '<article class="msg" id="message-7" data-seq="3" data-author="alice" hx-disable>\n'
+        '<article class="msg" id="message-7" data-seq="3" data-rev="3" data-author="alice" '
+        "hx-disable>\n"
         '<header><span class="author">alice</span> '
         '<time datetime="2026-11-27T15:53:08+00:00">15:53</time></header>\n'
         '<div class="text"><p>&lt;b&gt;hi&lt;/b&gt; &amp; '

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import render
 from app.auth import USERNAME_RE
 from app.models import Message, Room, User
+from app.reactions import MAX_NAMED, Reactions
 from app.render import MessageView
 from app.rooms import CONTROL_CHARS, MAX_DIRECT
 from app.unread import CAP, NONE, Counts
@@ -75,9 +76,23 @@ DIRECT_CONFLICT: Responses = {
     409: problem("The names repeat someone (case does not matter), or name only the caller.")
 }
 SELF_LOCKOUT: Responses = {409: problem("An admin cannot demote or remove themselves.")}
+CHANGE: Responses = {
+    **READ,
+    403: problem(
+        "Not the message's author (nor an admin), or the CSRF header is missing or wrong."
+    ),
+    404: problem("There is no room with that id, or no message with that id in it."),
+}
+DELETED: Responses = {409: problem("The message was deleted: it cannot be edited.")}
+REACT: Responses = {
+    **READ,
+    403: problem("The CSRF header is missing or wrong."),
+    404: problem("There is no room with that id, or no message with that id in it."),
+    409: problem("The message was deleted: it takes no reactions."),
+}
 TOO_FAST: Responses = {
     429: problem(
-        "Over the per-user message rate limit (admins are exempt).",
+        "Over the per-user message rate limit, which edits and deletes share (admins are exempt).",
         headers={"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
     )
 }
@@ -216,35 +231,89 @@ class RoomPatch(BaseModel):
 # Messages -------------------------------------------------------------------
 
 
+class ReactionOut(BaseModel):
+    emoji: str = Field(examples=["👍"])
+    count: int = Field(examples=[2])
+    usernames: list[str] = Field(
+        description=f"Who reacted, in the order they did (at most {MAX_NAMED}).",
+        examples=[["alice", "bob"]],
+    )
+
+
 class MessageOut(BaseModel):
     id: int = Field(examples=[42])
-    seq: int = Field(description="The message's number in its room: 1, 2, 3, …", examples=[7])
-    room_id: int = Field(examples=[1])
-    author: str = Field(description="The author's username.", examples=["alice"])
-    text: str = Field(
-        description="The text as it was sent (Markdown source).", examples=["Hi *all*"]
+    seq: int = Field(
+        description="The room's seq of the message's creation. Seqs number every change "
+        "in a room (new messages, edits, deletes), so messages' seqs may skip some.",
+        examples=[7],
     )
-    html: str = Field(
-        description="The text as the page shows it: the Markdown subset rendered and sanitized.",
+    rev: int = Field(
+        description="The room's seq of the message's latest change (its creation, an "
+        "edit, its delete or a reaction).",
+        examples=[9],
+    )
+    room_id: int = Field(examples=[1])
+    author: str | None = Field(
+        description="The author's username; null once the message is deleted.",
+        examples=["alice"],
+    )
+    text: str | None = Field(
+        description="The text as it was sent (Markdown source); null once the message is deleted.",
+        examples=["Hi *all*"],
+    )
+    html: str | None = Field(
+        description="The text as the page shows it: the Markdown subset rendered and "
+        "sanitized; null once the message is deleted.",
         examples=["<p>Hi <em>all</em></p>"],
     )
     created_at: datetime
+    edited_at: datetime | None = Field(None, description="When it was last edited, if it was.")
+    deleted: bool = Field(False, description="A deleted message stays as a tombstone.")
     mentions: list[str] = Field(
         default_factory=list,
         description="The usernames the text mentions (`@name` of someone who can read the room).",
         examples=[["bob"]],
     )
+    reactions: list[ReactionOut] = Field(
+        default_factory=list, description="Each emoji, in the order it was first used."
+    )
 
     @classmethod
-    def of(cls, message: Message) -> MessageOut:
-        return cls.of_row(render.MessageView.of(message), room_id=message.room_id)
+    def of(cls, message: Message, reactions: Reactions = ()) -> MessageOut:
+        return cls.of_row(render.MessageView.of(message, reactions), room_id=message.room_id)
 
     @classmethod
     def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
-        fields = row._asdict()
-        fields["mentions"] = row.mentions.split()
-        fields["html"] = str(render.text_html(row))
-        return cls(room_id=room_id, **fields)
+        deleted = row.deleted
+        return cls(
+            id=row.id,
+            seq=row.seq,
+            rev=row.rev or row.seq,
+            room_id=room_id,
+            author=None if deleted else row.author,
+            text=None if deleted else row.text,
+            html=None if deleted else str(render.text_html(row)),
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+            deleted=deleted,
+            mentions=[] if deleted else row.mentions.split(),
+            reactions=[
+                ReactionOut(emoji=emoji, count=count, usernames=list(names))
+                for emoji, names, count in row.reactions
+            ],
+        )
+
+
+class MessageEdit(BaseModel):
+    model_config = STRICT
+
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT,
+        pattern=NOT_BLANK,
+        description=f"The new text: up to {MAX_TEXT} characters; trimmed.",
+        examples=["Hello, room! (fixed)"],
+    )
 
 
 class MessageIn(BaseModel):

@@ -1,0 +1,146 @@
+"""Changes to saved messages (an edit, a delete, a reaction), each with the room's
+next seq.
+
+A change is one transaction: take the room's next seq (the UPDATE holds the room
+row's lock until commit, so changes and new messages commit in seq order), check
+the message as it is under that lock, change it and set its ``rev`` to that seq.
+A change refused (not the author, a deleted message) rolls back with its seq, so
+the room's seqs keep no gap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app import markup
+from app.db import Database
+from app.errors import Conflict, MessageNotFound, NotAllowed, RoomNotFound
+from app.models import Message, User, utcnow
+from app.reactions import REACTIONS
+from app.search import create_index
+from app.writer import MENTIONS, TAKE_SEQS, find_mentions
+
+
+class AlreadyDeleted(Exception):
+    """Deleting a tombstone: nothing to change (the transaction rolls back)."""
+
+
+class Unchanged(Exception):
+    """A reaction that is already there (or not): nothing to change."""
+
+
+class MessageChanges:
+    """Edits and deletes of a room's messages, keeping the search index in step."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.index = create_index(db.engine.url)
+
+    async def edit(self, *, room_id: int, message_id: int, editor: User, text: str) -> Message:
+        """The message with its new text (and mentions found again), or NotAllowed
+        (someone else's, for a non-admin), MessageNotFound or Conflict (deleted)."""
+        async with self.db.write() as session:
+            seq, message = await self._lock(session, room_id, message_id, editor)
+            if message.deleted_at is not None:
+                raise Conflict("That message was deleted; it cannot be edited.")
+            conn = await session.connection()
+            old_text = message.text
+            message.text, message.edited_at, message.rev = text, utcnow(), seq
+            await session.flush()
+            await self._mention_again(conn, message)
+            # Rendered once here, as the writer does for a new message (app.markup).
+            message.html = markup.to_html(message.text, message.mentions)
+            await self.index.update(conn, message.id, old_text)
+        return message
+
+    async def delete(self, *, room_id: int, message_id: int, deleter: User) -> Message | None:
+        """The message as a tombstone, or None if it was deleted already (nothing
+        changed); NotAllowed or MessageNotFound as for an edit."""
+        try:
+            async with self.db.write() as session:
+                seq, message = await self._lock(session, room_id, message_id, deleter)
+                if message.deleted_at is not None:
+                    raise AlreadyDeleted
+                conn = await session.connection()
+                old_text = message.text
+                now: datetime = utcnow()
+                message.text, message.mentions, message.html = "", "", None
+                message.deleted_at, message.rev = now, seq
+                await session.flush()
+                await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
+                await conn.execute(delete(REACTIONS).where(REACTIONS.c.message_id == message.id))
+                # Indexed again with its empty text rather than taken out: the row
+                # stays, and SQLite's cascade trigger (a deleted room or author) will
+                # take out what is indexed for it, which must then be there.
+                await self.index.update(conn, message.id, old_text)
+        except AlreadyDeleted:
+            return None
+        return message
+
+    async def react(
+        self, *, room_id: int, message_id: int, user: User, emoji: str, on: bool
+    ) -> Message | None:
+        """Add (``on``) or take back the user's reaction; the message if that changed
+        anything, None if not (a repeated PUT or DELETE). Anyone who can read the
+        room may react; not to a deleted message (Conflict)."""
+        try:
+            async with self.db.write() as session:
+                seq, message = await self._lock(session, room_id, message_id, None)
+                if message.deleted_at is not None:
+                    raise Conflict("That message was deleted; it takes no reactions.")
+                conn = await session.connection()
+                mine = (REACTIONS.c.message_id == message.id) & (REACTIONS.c.user_id == user.id)
+                mine &= REACTIONS.c.emoji == emoji
+                there = await conn.scalar(select(func.count()).where(mine))
+                if bool(there) == on:
+                    raise Unchanged
+                if on:
+                    row = {"message_id": message.id, "user_id": user.id, "emoji": emoji}
+                    await conn.execute(insert(REACTIONS).values(**row, created_at=utcnow()))
+                else:
+                    await conn.execute(delete(REACTIONS).where(mine))
+                message.rev = seq
+        except Unchanged:
+            return None
+        return message
+
+    async def _lock(
+        self, session: AsyncSession, room_id: int, message_id: int, actor: User | None
+    ) -> tuple[int, Message]:
+        """The room's next seq (its row locked) and the message, which ``actor`` may
+        change: their own, or anyone's for an admin (None: anyone may)."""
+        conn = await session.connection()
+        seq = (await conn.execute(TAKE_SEQS, {"room": room_id, "n": 1})).scalar()
+        if seq is None:
+            raise RoomNotFound()
+        message = await session.get(Message, message_id, populate_existing=True)
+        if message is None or message.room_id != room_id:
+            raise MessageNotFound()
+        if actor is not None and message.author_id != actor.id and not actor.is_admin:
+            raise NotAllowed("Only its author (or an admin) can change a message.")
+        return seq, message
+
+    async def _mention_again(self, conn: AsyncConnection, message: Message) -> None:
+        """Find the edited text's mentions: the row's usernames and its mention rows
+        (kept at the message's creation seq, which unread counts compare)."""
+        row: dict[str, Any] = {
+            "room_id": message.room_id,
+            "seq": message.seq,
+            "author_id": message.author_id,
+            "text": message.text,
+        }
+        stored = await find_mentions(conn, [row])
+        message.mentions = row["mentions"]
+        await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
+        if stored:
+            await conn.execute(
+                insert(MENTIONS),
+                [
+                    {"message_id": message.id, "user_id": uid, "room_id": rid, "seq": seq}
+                    for rid, seq, uid in stored
+                ],
+            )
