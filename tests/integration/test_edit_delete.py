@@ -175,3 +175,36 @@ async def test_edits_share_the_senders_rate_limit(tmp_path, make_user) -> None:
         assert [s.status_code for s in statuses] == [200, 429, 429]
         assert int(statuses[1].headers["retry-after"]) >= 1
         assert json.loads(statuses[1].text)["detail"]
+
+
+async def test_an_edit_is_formatted_again_and_search_follows_edits_and_deletes(
+    server: Server, make_user, room: int
+) -> None:
+    alice = await make_user()
+    message = await post(alice, room, "plain zanzibarword here")
+
+    async def hits(word: str) -> list[int]:
+        response = await alice.api("GET", "/api/search", params={"q": word})
+        assert response.status_code == 200, response.text
+        return [hit["message_id"] for hit in response.json()]
+
+    assert await hits("zanzibarword") == [message["id"]]
+    async with await alice.socket(room) as ws:
+        inbox = Inbox(ws)
+        await inbox.wait_for('id="members"')
+        edited = await alice.api(
+            "PATCH", edit_url(room, message["id"]), json={"text": "**quokkaword** now"}
+        )
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["html"] == "<p><strong>quokkaword</strong> now</p>"
+        frame = await inbox.wait_for("quokkaword")
+        assert "<strong>quokkaword</strong>" in frame and "**" not in frame
+    assert await hits("zanzibarword") == []
+    assert await hits("quokka") == [message["id"]]
+    page = (await alice.client.get(f"/rooms/{room}")).text
+    assert "<strong>quokkaword</strong>" in page
+
+    assert (await alice.api("DELETE", edit_url(room, message["id"]))).status_code == 204
+    assert await hits("quokka") == []
+    (gone,) = [m for m in await history(alice, room) if m["id"] == message["id"]]
+    assert (gone["deleted"], gone["text"], gone["html"]) == (True, None, None)
