@@ -77,7 +77,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("webhook_deliveries")
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.drop_column("webhook_secret")
-        batch_op.drop_column("webhook_url")
-        batch_op.drop_column("is_bot")
+    # In place, not in a batch: a batch copies users on SQLite, and dropping the old
+    # table (foreign keys on) would cascade to every message, session and token.
+    for column in ("webhook_secret", "webhook_url", "is_bot"):
+        op.drop_column("users", column)

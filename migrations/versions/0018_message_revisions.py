@@ -35,7 +35,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_messages_room_rev", table_name="messages")
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_column("deleted_at")
-        batch_op.drop_column("edited_at")
-        batch_op.drop_column("rev")
+    # In place, as the upgrade added them: a batch would copy the table (see above).
+    for column in ("deleted_at", "edited_at", "rev"):
+        op.drop_column("messages", column)

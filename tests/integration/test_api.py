@@ -79,6 +79,13 @@ def test_the_schema_lists_exactly_these_operations(server: Server) -> None:
     }
     expected.add(("GET", "/api/search"))  # tested in test_search
     expected.add(("POST", "/api/bots"))  # tested in test_bots
+    # Edits, deletes and reactions: tested in test_edit_delete and test_reactions.
+    expected |= {
+        ("PATCH", "/api/rooms/{room_id}/messages/{message_id}"),
+        ("DELETE", "/api/rooms/{room_id}/messages/{message_id}"),
+        ("PUT", "/api/rooms/{room_id}/messages/{message_id}/reactions/{emoji}"),
+        ("DELETE", "/api/rooms/{room_id}/messages/{message_id}/reactions/{emoji}"),
+    }
     assert documented == expected
 
 
