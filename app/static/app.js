@@ -134,7 +134,7 @@
     var room = currentRoom();
     if (!room) return;
     // Not in the header: a message that follows its author's previous one hides it.
-    list.querySelectorAll(".msg[data-seq]:not([data-linked])").forEach(function (msg) {
+    list.querySelectorAll(".msg[data-seq]:not([data-linked]):not([data-deleted])").forEach(function (msg) {
       var link = document.createElement("a");
       link.className = "copy-link";
       link.href = "/rooms/" + room + "/messages/" + msg.getAttribute("data-seq");
