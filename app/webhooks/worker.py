@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from app import access, metrics
 from app.chat import Chat
+from app.db import unavailable
 from app.errors import ChatError, RateLimited
 from app.models import Message, Room, User
 from app.settings import Settings
@@ -50,8 +51,11 @@ class Worker:
                 while True:
                     try:
                         await self._round(client)
-                    except Exception:
-                        logger.exception("Webhook round failed; trying again.")
+                    except Exception as exc:
+                        if not unavailable(exc):
+                            logger.exception("Webhook round failed; trying again.")
+                        else:  # an outage, not a bug: the next round retries
+                            logger.warning("Webhooks wait for the database: %s", exc)
                     await asyncio.sleep(self.settings.webhook_poll)
             finally:
                 await self._stop()

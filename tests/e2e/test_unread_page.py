@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from e2e_support import assert_clean, new_page, open_room
 from playwright.async_api import expect
-from support import Server
+from support import Server, running_server
 
 
 async def test_mentions_unread_badges_and_typing_in_two_tabs(
-    browser, server: Server, unique: str
+    browser, tmp_path: Path, unique: str
 ) -> None:
+    # A server of its own: the tab title counts every readable room, and the shared
+    # server's other rooms hold other tests' messages.
+    with running_server(tmp_path / "data", message_rate="0") as server:
+        await badges_and_typing(browser, server, unique)
+
+
+async def badges_and_typing(browser, server: Server, unique: str) -> None:
     main = server.create_room(f"main-{unique}")
     side = server.create_room(f"side-{unique}")
     bob_name = f"mbob_{unique}"  # a prefix no other test's user has
