@@ -22,7 +22,9 @@ async def test_edit_in_place_and_delete_with_a_confirmation(
     await send(alice, "Teh meeting is at 10")
     mine = alice.locator(".msg").last
     theirs = bob.locator(".msg").last
-    await expect(theirs).to_contain_text("Teh meeting is at 10")
+    # Once (CI rehearsal 2026-12-03) this took over 5 s to reach bob's page: the
+    # wait is longer while that is looked into (issue 12's closing note).
+    await expect(theirs).to_contain_text("Teh meeting is at 10", timeout=15_000)
     ids = await message_ids(bob)
 
     # One's own messages offer edit and delete; others' offer neither (not an admin).
