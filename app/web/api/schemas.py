@@ -304,13 +304,14 @@ class MessageOut(BaseModel):
         )
 
 
+# What a new message's or an edit's text may be (the writer trims it).
+MessageText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT, pattern=NOT_BLANK)]
+
+
 class MessageEdit(BaseModel):
     model_config = STRICT
 
-    text: str = Field(
-        min_length=1,
-        max_length=MAX_TEXT,
-        pattern=NOT_BLANK,
+    text: MessageText = Field(
         description=f"The new text: up to {MAX_TEXT} characters; trimmed.",
         examples=["Hello, room! (fixed)"],
     )
@@ -319,10 +320,7 @@ class MessageEdit(BaseModel):
 class MessageIn(BaseModel):
     model_config = STRICT
 
-    text: str = Field(
-        min_length=1,
-        max_length=MAX_TEXT,
-        pattern=NOT_BLANK,
+    text: MessageText = Field(
         description=f"Up to {MAX_TEXT} characters; trimmed.",
         examples=["Hello, room!"],
     )
