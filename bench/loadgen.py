@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import random
 import re
 import resource
 import sqlite3
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import measure
+import mixed
 import orjson
 import uvloop
 import webclient
@@ -38,6 +40,8 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 BENCH = Path(__file__).resolve().parent
 MARKER = re.compile(rb"bench r=(\w+) s=(\d+) n=(\d+) t=(\d+)")
 MESSAGE_ID = re.compile(rb'id="message-(\d+)"')
+# A message element of a talkroom frame: its id, and the rest up to its end (the text).
+ARTICLE = re.compile(rb'id="message-(\d+)"(.*?)</article>', re.S)
 TARGETS = ("talkroom", "peer-seed", "peer-tuned")
 MAX_RUN_SECONDS = 1800  # a hard stop for every loop in here, whatever the arguments say
 
@@ -65,9 +69,12 @@ class Step:
 class Client(WSListener):
     """One WebSocket; parsing stays in the callback, no task per frame."""
 
-    def __init__(self, gen: LoadGen, room: int) -> None:
+    def __init__(self, gen: LoadGen, room: int, jar: int) -> None:
         self.gen = gen
         self.room = room
+        self.jar = jar  # index of its user's cookies
+        self.sender: int | None = None  # s= of its messages, once it sends
+        self.own: list[int] = []  # mixed: ids of its own messages, oldest first
         self.transport: WSTransport | None = None
         self.seen: set[int] = set()
         self.parts: list[bytes] = []
@@ -131,6 +138,9 @@ class Options:
     retries: int
     redis_port: int | None
     pg_database: str | None
+    edits: float
+    reactions: float
+    typing: float
 
 
 class LoadGen:
@@ -151,6 +161,15 @@ class LoadGen:
         self.window: list[measure.Window | None] = [None]
         self.extra: dict[str, object] = {}
         self.floor_id = 0  # newest message id in the room before the run (seed parsing)
+        self.jars: list[webclient.Cookies] = []
+        self.room_ids: list[int] = []
+        mixing = opts.edits > 0 or opts.reactions > 0
+        self.changes = mixed.Changes(opts.edits, opts.reactions) if mixing else None
+        self.lanes: dict[int, mixed.Lane] = {}  # sender index -> its HTTP connection
+        self.http_errors: Counter[str] = Counter()
+        self.rng = random.Random(1)
+        self.typing_on = [True]
+        self.typing_task: asyncio.Task[None] | None = None
 
     # -- receiving ---------------------------------------------------------
     def on_text(self, client: Client, data: bytes) -> None:
@@ -159,6 +178,9 @@ class LoadGen:
         self.bytes_in += len(data)
         self.last_frame = time.perf_counter()
         step = self.step
+        if self.changes is not None:
+            self.on_mixed(client, data, step, now)
+            return
         if step is None:
             return
         if self.seed:
@@ -174,6 +196,32 @@ class LoadGen:
             step.counts[n] += 1
             step.latencies_us.append((now - int(m.group(4))) // 1000)
             step.last_ns = now
+
+    def on_mixed(self, client: Client, data: bytes, step: Step | None, now: int) -> None:
+        """Count new messages and edits by their marker, reactions by message id."""
+        assert self.changes is not None
+        for a in ARTICLE.finditer(data):
+            message_id = int(a.group(1))
+            m = MARKER.search(a.group(2))
+            if m is None:
+                continue  # a tombstone
+            if client.sender == int(m.group(2)) and message_id not in client.own[-5:]:
+                client.own.append(message_id)
+            if step is None:
+                continue
+            n = int(m.group(3))
+            if m.group(1) == step.run_id and n not in client.seen:
+                self.delivered(client, step, n, now - int(m.group(4)))
+                continue
+            run, n, sent_ns = self.changes.pending.get(message_id, (b"", 0, 0))
+            if run == step.run_id and n not in client.seen:
+                self.delivered(client, step, n, now - sent_ns)
+
+    def delivered(self, client: Client, step: Step, n: int, latency_ns: int) -> None:
+        client.seen.add(n)
+        step.counts[n] += 1
+        step.latencies_us.append(latency_ns // 1000)
+        step.last_ns = time.time_ns()
 
     def new_part(self, client: Client, data: bytes) -> bytes:
         """Seed frames re-send the whole room: only messages newer than the last counted
@@ -199,11 +247,13 @@ class LoadGen:
             f"/tmp/talkroom-bench/cookies-{self.kind}-{self.opts.port}.json"
         )
         jars = webclient.login_all(self.kind, self.opts.port, users, cache)
+        self.jars = jars
         ids = webclient.room_ids(self.kind, self.opts.port, jars[0])
         missing = [n for n in room_names(self.opts.rooms) if n not in ids]
         if missing:
             raise webclient.SetupError(f"rooms missing on the server: {missing[:5]}")
-        return jars, [ids[n] for n in room_names(self.opts.rooms)]
+        self.room_ids = [ids[n] for n in room_names(self.opts.rooms)]
+        return jars, self.room_ids
 
     def page_loads(self, jar: webclient.Cookies, room_id: int) -> None:
         """Open the room as a user would; also learn its newest message id (seed floor)."""
@@ -248,7 +298,7 @@ class LoadGen:
                     try:
                         _, client = await asyncio.wait_for(
                             ws_connect(
-                                lambda: Client(self, room),
+                                lambda: Client(self, room, i % len(jars)),
                                 f"ws://127.0.0.1:{self.opts.port}{path}",
                                 extra_headers=headers,
                                 websocket_handshake_timeout=30,
@@ -312,12 +362,35 @@ class LoadGen:
                     step.expected.append(self.room_sizes[sender.room])
                     step.counts.append(0)
                 text = f"bench r={run_id} s={j} n={k} t={time.time_ns()}"
-                if sender.open and sender.transport is not None:
+                kind, target = "message", 0
+                if self.changes is not None:
+                    sender.sender = j
+                    kind, target = self.changes.choose(self.rng.random(), sender.own)
+                if kind != "message":
+                    lane = await self.lane(j, sender)
+                    room = self.room_ids[sender.room]
+                    self.changes.send(lane, kind, room, target, run_id, k, text)  # type: ignore[union-attr]
+                elif sender.open and sender.transport is not None:
                     sender.transport.send(WSMsgType.TEXT, orjson.dumps({"message": text}))
                 k += 1
             if k < total:
                 await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
         return worst * 1000
+
+    async def lane(self, j: int, sender: Client) -> mixed.Lane:
+        """Sender j's HTTP connection for changes, made (with its CSRF token) on first use."""
+        lane = self.lanes.get(j)
+        if lane is None:
+            jar = self.jars[sender.jar]
+            port = self.opts.port
+            page = await asyncio.to_thread(webclient.request, port, "GET", "/", cookies=jar)
+            token = webclient.TALKROOM_CSRF_FIELD.search(page.body)
+            if token is None:
+                raise webclient.SetupError(f"GET / gave {page.status} without a csrf_token")
+            csrf = token.group(1).decode()
+            head = f"Cookie: {webclient.cookie_header(jar)}\r\nX-CSRF-Token: {csrf}\r\n"
+            lane = self.lanes[j] = mixed.Lane(port, head, self.http_errors)
+        return lane
 
     async def scrape(self) -> dict[str, float]:
         """talkroom's /metrics counters (empty for the peer, or if /metrics fails)."""
@@ -343,6 +416,11 @@ class LoadGen:
             c.seen = set()
         self.step = step
         self.closed_in_step = 0
+        if self.changes is not None:
+            self.changes.sent.clear()
+            self.http_errors.clear()
+            for lane in self.lanes.values():
+                lane.latencies_ms.clear()
         self.lag.reset()
         metrics_before = await self.scrape()
         window = self.window[0] = self.new_window()
@@ -379,9 +457,22 @@ class LoadGen:
             "dups": step.dups,
             "closed": self.closed_in_step,
             "send_lag_max_ms": round(send_lag, 1),
+            **self.mix_summary(),
             **stats,
             **self.lag.summary(),
             "ok": lost == 0 and p99 <= self.opts.max_p99_ms and delivered > 0,
+        }
+
+    def mix_summary(self) -> dict[str, object]:
+        if self.changes is None:
+            return {}
+        http = sorted(x for lane in self.lanes.values() for x in lane.latencies_ms)
+        return {
+            "edits": self.changes.sent["edit"],
+            "reactions": self.changes.sent["react"],
+            "typing_sockets": self.extra.get("typing_sockets", 0),
+            "http_p99_ms": round(measure.percentile(http, 0.99), 1) if http else 0.0,
+            "http_errors": dict(self.http_errors),
         }
 
     # -- scenarios ---------------------------------------------------------
@@ -399,6 +490,11 @@ class LoadGen:
             if opts.idle > 0:
                 await self.measure_idle(rss_before)
                 return 0
+            if opts.typing > 0:
+                every = max(1, round(1 / opts.typing))
+                typists = self.clients[::every]
+                self.extra["typing_sockets"] = len(typists)
+                self.typing_task = asyncio.create_task(mixed.keep_typing(typists, self.typing_on))
             index = 0
             for rate in opts.rates:
                 # A failing step is tried again (other people's load can spoil one
@@ -416,6 +512,9 @@ class LoadGen:
             return 0
         finally:
             self.lag.running = False
+            self.typing_on[0] = False
+            for lane in self.lanes.values():
+                lane.close()
             await self.close_all()
             loop_task.cancel()
 
@@ -535,6 +634,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--retries", type=int, default=1, help="tries again of a failing step")
     p.add_argument("--redis-port", type=int, help="also measure the redis-server on this port")
     p.add_argument("--pg-database", help="also measure the PostgreSQL backends of this database")
+    p.add_argument("--edits", type=float, default=0.0, help="mixed: share of sends that edit")
+    p.add_argument("--reactions", type=float, default=0.0, help="mixed: share that react")
+    p.add_argument("--typing", type=float, default=0.0, help="mixed: share of sockets typing")
     a = p.parse_args(argv)
     rates = [float(x) for x in a.rates.split(",") if x.strip()]
     # Every Options field has the same name as its flag; rates is the only one parsed.

@@ -2,6 +2,7 @@
 
     python bench/run.py fanout  --targets peer-seed,peer-tuned,talkroom --receivers 100
     python bench/run.py rooms   --targets peer-tuned,talkroom --connections 1000 --rooms 100
+    python bench/run.py mixed   --targets talkroom --connections 1000 --rooms 100
     python bench/run.py idle    --targets peer-tuned,talkroom --connections 5000 --rooms 100
     python bench/run.py history --targets peer-tuned,talkroom --history 0,10000,100000
     python bench/run.py workers --workers 1,2 --receivers 100
@@ -140,7 +141,7 @@ def fanout(args: argparse.Namespace) -> None:
     for target in check_targets(args):
         if kind_of(target) == "peer":
             servers.peer_preload(0)
-        if args.scenario == "rooms":
+        if args.scenario in ("rooms", "mixed"):
             ladder = LADDERS_ROOMS
         else:
             ladder = LADDERS_1000 if args.receivers >= 500 else LADDERS
@@ -157,6 +158,10 @@ def fanout(args: argparse.Namespace) -> None:
                 connect_concurrency=20,
                 connect_rate=args.connect_rate,
             )
+            if args.scenario == "mixed":
+                # Issue 12's mix: 10% edits, 10% reactions, 10% of the sockets typing;
+                # a step holds only with p99 <= 50 ms.
+                extra += flags(edits=0.1, reactions=0.1, typing=0.1, max_p99_ms=50)
             if target == "peer-seed":
                 extra += ["--peer-db", str(servers.PEER_DB)]
             loadgen(args, target, server.port, server.pid, *extra)
@@ -259,7 +264,8 @@ def workers(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("scenario", choices=["fanout", "rooms", "idle", "history", "workers", "http"])
+    scenarios = ["fanout", "rooms", "mixed", "idle", "history", "workers", "http"]
+    p.add_argument("scenario", choices=scenarios)
     p.add_argument("--targets", "--target", default="peer-seed,peer-tuned,talkroom")
     p.add_argument("--receivers", type=int, default=100)
     p.add_argument("--connections", type=int, default=0, help="rooms/idle: total sockets")
@@ -296,7 +302,9 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=BENCH / "results.jsonl")
     p.add_argument("--data-name", default="talkroom-data")
     args = p.parse_args()
-    if args.scenario == "rooms":
+    if args.scenario == "mixed" and args.targets != "talkroom":
+        sys.exit("mixed edits and reacts over talkroom's API: --targets talkroom")
+    if args.scenario in ("rooms", "mixed"):
         args.receivers = args.connections or 1000
         args.rooms = args.rooms or 100
         args.senders = max(args.senders, args.rooms)
@@ -313,7 +321,8 @@ def main() -> None:
         if args.scenario == "http":
             http_scenario.run(args, check_targets(args), PEER_USERS)
         else:
-            scenarios = {"fanout": fanout, "rooms": fanout, "idle": idle, "history": history}
+            scenarios = {"fanout": fanout, "rooms": fanout, "mixed": fanout, "idle": idle}
+            scenarios["history"] = history
             {**scenarios, "workers": workers}[args.scenario](args)
     finally:
         if redis is not None:
