@@ -21,7 +21,9 @@ from pathlib import Path
 
 import httpx
 
-TALKROOM = Path(__file__).resolve().parent.parent / ".venv/bin/talkroom"
+TALKROOM = os.environ.get(
+    "BENCH_TALKROOM", str(Path(__file__).resolve().parent.parent / ".venv/bin/talkroom")
+)
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
