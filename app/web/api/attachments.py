@@ -7,8 +7,10 @@ from fastapi import APIRouter, Request
 
 from app.errors import UploadTooLarge
 from app.files import attachments, multipart
-from app.web.api.schemas import NOT_FOUND, TOO_FAST, WRITE, MessageOut, problem
+from app.settings import Settings
+from app.web.api.schemas import NO_NUL, NOT_FOUND, TOO_FAST, WRITE, MessageOut, problem
 from app.web.deps import ApiUser, ChatDep, RoomDep
+from app.web.limits import MAX_CLIENT_ID, MAX_TEXT
 
 router = APIRouter(tags=["messages"])
 
@@ -16,6 +18,7 @@ router = APIRouter(tags=["messages"])
 # client id. A declared length beyond the limit and this is refused unread.
 FORM_OVERHEAD = 2 * multipart.MAX_FIELD + 64 * 1024
 
+MAX_FILES = Settings.model_fields["max_upload_files"].default
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -28,11 +31,21 @@ UPLOAD_BODY = {
                         "file": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                            "maxItems": MAX_FILES,
                             "description": "One or more files (TALKROOM_MAX_UPLOAD_FILES, 10).",
                         },
-                        "text": {"type": "string", "description": "An optional caption."},
+                        "text": {
+                            "type": "string",
+                            "maxLength": MAX_TEXT,
+                            "pattern": NO_NUL,
+                            "description": "An optional caption (Markdown, like a message).",
+                        },
                         "client_id": {
                             "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_CLIENT_ID,
+                            "pattern": NO_NUL,
                             "description": "Makes a retry safe, as for a message.",
                         },
                     },
