@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # a 30,000 x 30,000 PNG is a few KB compressed and 3.6 GB decoded.
     max_image_pixels: int = 40_000_000
     thumbnail_size: int = 480
+    # How often each process removes files that no attachment names any more (a
+    # deleted room's or user's), once they are this old (an upload in progress is younger).
+    storage_sweep_interval: float = 3600.0
+    storage_sweep_age: float = 3600.0
     # Where --workers processes pool their Prometheus metrics (default: a temporary directory).
     metrics_dir: Path | None = None
 

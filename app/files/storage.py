@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -60,6 +61,11 @@ class Storage(Protocol):
 
     async def delete(self, *keys: str) -> None:
         """Remove the files; a missing one is not an error."""
+        ...
+
+    def older_than(self, age: float) -> list[str]:
+        """The keys of files written more than ``age`` seconds ago (blocking: call it
+        in a thread), having removed temporary files that old (a crashed upload's)."""
         ...
 
 
@@ -117,6 +123,24 @@ class FileStorage:
         paths = [self.directory / key for key in keys if KEY.fullmatch(key)]
         if paths:
             await asyncio.to_thread(_unlink, paths)
+
+    def older_than(self, age: float) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        before = time.time() - age
+        keys: list[str] = []
+        for entry in os.scandir(self.directory):
+            try:
+                old = entry.stat().st_mtime < before
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            if not old:
+                continue
+            if entry.name.startswith(TEMP_PREFIX):
+                Path(entry.path).unlink(missing_ok=True)
+            elif KEY.fullmatch(entry.name):
+                keys.append(entry.name)
+        return keys
 
 
 def _unlink(paths: list[Path]) -> None:

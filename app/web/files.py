@@ -38,9 +38,11 @@ HEADERS = {
     "Cache-Control": "private, no-cache",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+BINARY = {"schema": {"type": "string", "format": "binary"}}
 FILE_RESPONSES = {
     **READ,
-    200: {"content": {"application/octet-stream": {}}, "description": "The file."},
+    # The type found from the file's bytes: any type filetype knows.
+    200: {"content": {"*/*": BINARY}, "description": "The file."},
     206: {"description": "The part a Range header asked for."},
     304: {"description": "Unchanged since the ETag sent in If-None-Match."},
     404: problem("No such file, or not in a room the caller can read."),
@@ -114,7 +116,7 @@ async def get_attachment(
     description="For readers of its room; 404 for a file that has no thumbnail.",
     operation_id="get_attachment_thumbnail",
     response_class=FileResponse,
-    responses=FILE_RESPONSES,
+    responses={**FILE_RESPONSES, 200: {"content": {THUMBNAIL_TYPE: BINARY}, "description": "WebP"}},
 )
 async def get_thumbnail(
     request: Request, attachment_id: AttachmentId, user: ApiUser, chat: ChatDep

@@ -474,3 +474,32 @@ async def test_files_survive_a_restart(server: Server, make_user, room: int) -> 
     assert got.status_code == 200 and got.content == data
     thumb = await alice.client.get(message["attachment"]["thumbnail_url"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
+
+
+async def test_files_of_a_deleted_room_are_swept(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A deleted room cascades to its messages' attachments in the database; the
+    sweep (every 0.3 s here, for files over 2 s old) takes the files, and an old
+    temporary file, and leaves the rest."""
+    settings = {"storage_sweep_interval": "0.3", "storage_sweep_age": "2"}
+    with running_server(tmp_path_factory.mktemp("sweep"), **settings) as own:
+        admin = Browser(own)
+        assert (await admin.register("sweeper")).status_code == 303
+        own.cli("setadmin", admin.username)
+        rooms = []
+        for name in ("kept", "doomed"):
+            made = await admin.api("POST", "/api/rooms", json={"name": name})
+            rooms.append(made.json()["id"])
+        kept = await uploaded(admin, rooms[0], "kept.png", png())
+        before = stored(own)
+        await uploaded(admin, rooms[1], "doomed.png", png())
+        doomed = stored(own) - before
+        leftover = uploads(own) / ".upload-crashedAAAAAAAAAAAAAA"
+        leftover.write_bytes(b"half")
+        deleted = await admin.api("DELETE", f"/api/rooms/{rooms[1]}")
+        assert deleted.status_code == 204
+        await wait_until(lambda: not doomed & stored(own) and not leftover.exists(), 20)
+        assert kept["attachment"]["id"] in stored(own)
+        assert (await admin.client.get(kept["attachment"]["url"])).status_code == 200
+        await admin.close()

@@ -93,7 +93,7 @@ async def post_attachments(
         limit=limit,
         max_files=settings.max_upload_files,
     )
-    text, client_id = received.fields.get("text", ""), received.fields.get("client_id") or None
+    text, client_id = received.fields.get("text", ""), received.fields.get("client_id")
     try:
         chat.check_client_id(client_id)
         ready = await attachments.prepare(received, storage=chat.storage, settings=settings)
