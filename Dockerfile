@@ -10,7 +10,7 @@ COPY app ./app
 COPY migrations ./migrations
 # Editable: `talkroom migrate` finds alembic.ini and migrations/ beside app/.
 RUN pip install -e . && useradd --system --home-dir /srv/talkroom talkroom \
-    && mkdir data && chown talkroom data
+    && mkdir data /uploads && chown talkroom data /uploads
 USER talkroom
 
 EXPOSE 8000

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app import markup
 from app.db import Database
 from app.errors import Conflict, MessageNotFound, NotAllowed, RoomNotFound
-from app.models import Message, User, utcnow
+from app.files import attachments as files
+from app.models import Attachment, Message, User, utcnow
 from app.reactions import REACTIONS
 from app.search import create_index
-from app.writer import MENTIONS, TAKE_SEQS, find_mentions
+from app.writer import ATTACHMENTS, MENTIONS, TAKE_SEQS, find_mentions
 
 
 class AlreadyDeleted(Exception):
@@ -54,12 +55,21 @@ class MessageChanges:
             await self._mention_again(conn, message)
             # Rendered once here, as the writer does for a new message (app.markup).
             message.html = markup.to_html(message.text, message.mentions)
+            shown = await session.scalars(
+                select(Attachment)
+                .where(Attachment.message_id == message.id)
+                .order_by(Attachment.position)
+            )
+            message.html += files.html(list(shown))
             await self.index.update(conn, message.id, old_text)
         return message
 
-    async def delete(self, *, room_id: int, message_id: int, deleter: User) -> Message | None:
-        """The message as a tombstone, or None if it was deleted already (nothing
-        changed); NotAllowed or MessageNotFound as for an edit."""
+    async def delete(
+        self, *, room_id: int, message_id: int, deleter: User
+    ) -> tuple[Message, list[str]] | None:
+        """The message as a tombstone and the storage keys of the files it had (the
+        caller deletes them once this committed), or None if it was deleted already
+        (nothing changed); NotAllowed or MessageNotFound as for an edit."""
         try:
             async with self.db.write() as session:
                 seq, message = await self._lock(session, room_id, message_id, deleter)
@@ -73,13 +83,19 @@ class MessageChanges:
                 await session.flush()
                 await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
                 await conn.execute(delete(REACTIONS).where(REACTIONS.c.message_id == message.id))
+                gone = await conn.execute(
+                    delete(ATTACHMENTS)
+                    .where(ATTACHMENTS.c.message_id == message.id)
+                    .returning(ATTACHMENTS.c.id, ATTACHMENTS.c.thumbnail)
+                )
+                keys = [key for row in gone for key in row if key]
                 # Indexed again with its empty text rather than taken out: the row
                 # stays, and SQLite's cascade trigger (a deleted room or author) will
                 # take out what is indexed for it, which must then be there.
                 await self.index.update(conn, message.id, old_text)
         except AlreadyDeleted:
             return None
-        return message
+        return message, keys
 
     async def react(
         self, *, room_id: int, message_id: int, user: User, emoji: str, on: bool

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,8 @@ from app.changes import MessageChanges
 from app.db import Database
 from app.errors import ChatError, MessageNotFound, RateLimited
 from app.events import LOBBY, MEMBERS, Event, activity_key, room_channel
+from app.files.attachments import NewAttachment
+from app.files.storage import Storage, create_storage
 from app.models import MAX_CLIENT_ID, Message, Room, User
 from app.search import find
 from app.settings import Settings
@@ -59,6 +62,7 @@ class Chat:
         self.writer = MessageWriter(db)
         self.changes = MessageChanges(db)
         self.windows = Windows(settings=settings, db=db)
+        self.storage: Storage = create_storage(settings)
         # Rooms with new messages the lobby has not heard of yet: room -> newest seq.
         self._activity: dict[int, int] = {}
         self._activity_task: asyncio.Task[None] | None = None
@@ -133,24 +137,36 @@ class Chat:
         return text
 
     async def post(
-        self, *, room_id: int, author: User, text: str, client_id: str | None = None
+        self,
+        *,
+        room_id: int,
+        author: User,
+        text: str,
+        client_id: str | None = None,
+        attachments: Sequence[NewAttachment] = (),
+        counted: bool = False,
     ) -> Message:
-        """Validate, save with the next seq, render once, publish. Idempotent per client id."""
-        text = self.clean_text(text)
-        if client_id is not None and (
-            not 0 < len(client_id) <= MAX_CLIENT_ID or "\x00" in client_id
-        ):
-            raise ChatError(f"client_id must be 1–{MAX_CLIENT_ID} characters (no NUL).")
-        if client_id and (earlier := await self._sent_before(author.id, client_id)):
+        """Validate, save with the next seq, render once, publish. Idempotent per client id.
+
+        With ``attachments`` (stored already, app.files) the text is an optional
+        caption; ``counted``: the rate limit was applied before the upload was read."""
+        text = self.clean_text(text) if text.strip() or not attachments else ""
+        self.check_client_id(client_id)
+        if client_id and (earlier := await self.sent_before(author, client_id)):
             return earlier
-        await self._limit(author)
+        if not counted:
+            await self._limit(author)
         try:
             message = await self.writer.save(
-                room_id=room_id, author=author, text=text, client_id=client_id
+                room_id=room_id,
+                author=author,
+                text=text,
+                client_id=client_id,
+                attachments=attachments,
             )
         except IntegrityError:
             # The same client id raced in from a retry: the first one won.
-            if client_id and (earlier := await self._sent_before(author.id, client_id)):
+            if client_id and (earlier := await self.sent_before(author, client_id)):
                 return earlier
             raise
         saved_at = time.time()
@@ -162,6 +178,12 @@ class Chat:
         if message.mentions:
             await self._tell_mentioned(message)
         return message
+
+    def check_client_id(self, client_id: str | None) -> None:
+        if client_id is not None and (
+            not 0 < len(client_id) <= MAX_CLIENT_ID or "\x00" in client_id
+        ):
+            raise ChatError(f"client_id must be 1–{MAX_CLIENT_ID} characters (no NUL).")
 
     async def edit(self, *, room_id: int, message_id: int, editor: User, text: str) -> Message:
         """Change a message's text (its author, or an admin), limited like a send;
@@ -185,9 +207,17 @@ class Chat:
         """Make a message a tombstone (its author, or an admin); deleting one that is
         deleted already changes nothing."""
         await self._limit(deleter)
-        message = await self.changes.delete(room_id=room_id, message_id=message_id, deleter=deleter)
-        if message is not None:
+        deleted = await self.changes.delete(room_id=room_id, message_id=message_id, deleter=deleter)
+        if deleted is not None:
+            message, files = deleted
+            # Committed: the rows are gone, so no one can fetch the files any more.
+            await self.storage.delete(*files)
             await self._announce_change(message)
+
+    async def limit(self, user: User) -> None:
+        """Count one send against the user's rate limit now (RateLimited if over): an
+        upload is counted before its body is read."""
+        await self._limit(user)
 
     async def _limit(self, user: User) -> None:
         """The per-user rate limit of sends, which changes share (admins are exempt)."""
@@ -307,11 +337,12 @@ class Chat:
         await self._publish(room_channel(room_id), Event("typing", render.typing(user.username)))
         return True
 
-    async def _sent_before(self, author_id: int, client_id: str) -> Message | None:
+    async def sent_before(self, author: User, client_id: str) -> Message | None:
+        """The author's message with this client id, if it was saved already."""
         async with self.db.read() as session:
             return await session.scalar(
                 select(Message).where(
-                    Message.author_id == author_id, Message.client_id == client_id
+                    Message.author_id == author.id, Message.client_id == client_id
                 )
             )
 

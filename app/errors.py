@@ -46,3 +46,10 @@ class MessageNotFound(ChatError):
 
     def __init__(self) -> None:
         super().__init__("That message does not exist in this room.")
+
+
+class UploadTooLarge(ChatError):
+    """An upload over the size limit (413); nothing of it was kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Uploads can be at most {limit / 1024 / 1024:g} MB.")

@@ -17,9 +17,10 @@ from app.auth import Passwords, Signer
 from app.backends import create_backends
 from app.chat import Chat
 from app.db import Database
+from app.files import sweep
 from app.hub import Hub
 from app.settings import Settings
-from app.web import account, admin, admin_bots, api, docs, errors, pages, ws
+from app.web import account, admin, admin_bots, api, docs, errors, files, pages, ws
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
 from app.webhooks import worker as webhooks
@@ -55,6 +56,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         tasks = [asyncio.create_task(access.keep_checking(hub, db, settings.socket_check_interval))]
         tasks.append(asyncio.create_task(webhooks.run(app.state.chat, settings), name="webhooks"))
+        tasks.append(
+            asyncio.create_task(
+                sweep.keep_sweeping(
+                    db,
+                    app.state.chat.storage,
+                    settings.storage_sweep_interval,
+                    settings.storage_sweep_age,
+                ),
+                name="attachment-sweep",
+            )
+        )
         if backends.shared:
             tasks.append(
                 asyncio.create_task(keep_presence(app.state.chat, settings.presence_ttl / 4))
@@ -88,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(account.router)
     app.include_router(api.router)
+    app.include_router(files.router)
     app.include_router(admin.router)
     app.include_router(admin_bots.router)
     app.include_router(metrics.router)

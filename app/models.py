@@ -34,6 +34,9 @@ MAX_ADDRESS = 64
 # A bot's webhook URL (app.webhooks.urls refuses longer ones) and its signing secret.
 MAX_WEBHOOK_URL = 2000
 MAX_EMOJI = 32  # characters of one emoji (a long ZWJ sequence with modifiers is ~15)
+MAX_STORAGE_KEY = 40  # a random storage id (app.files.storage)
+MAX_FILE_NAME = 200  # an attachment's shown name, after app.files.names cleaned it
+MAX_CONTENT_TYPE = 100
 
 
 def utcnow() -> datetime:
@@ -190,6 +193,30 @@ class MessageReaction(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     emoji: Mapped[str] = mapped_column(String(MAX_EMOJI), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Attachment(Base):
+    """A file posted with a message (app.files). Its id is random and is also the
+    file's name in storage: the client's file name is only ever shown, never used."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(MAX_STORAGE_KEY), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        index=True,
+    )
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)  # its place in the message
+    name: Mapped[str] = mapped_column(String(MAX_FILE_NAME))  # sanitized for display
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(MAX_CONTENT_TYPE))  # sniffed
+    # The thumbnail's storage key (PNG, JPEG, GIF and WebP images only) and size.
+    thumbnail: Mapped[str | None] = mapped_column(String(MAX_STORAGE_KEY), nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

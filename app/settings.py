@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     webhook_queue: int = 100  # waiting deliveries per bot; the oldest beyond are dropped
     webhook_poll: float = 0.5  # how often each process looks for due deliveries
     webhook_concurrency: int = 8  # deliveries in flight per process (one per bot)
+    # Attachments (app.files). Files live under storage_dir (default: uploads/ in the
+    # data directory; one shared volume when many hosts serve). One upload request
+    # carries at most max_upload_mb of files, counted while it streams in.
+    storage_dir: Path | None = None
+    max_upload_mb: float = 25.0
+    max_upload_files: int = 10
+    # Images with more pixels than this get no thumbnail (they are never decoded):
+    # a 30,000 x 30,000 PNG is a few KB compressed and 3.6 GB decoded.
+    max_image_pixels: int = 40_000_000
+    thumbnail_size: int = 480
+    # How often each process removes files that no attachment names any more (a
+    # deleted room's or user's), once they are this old (an upload in progress is younger).
+    storage_sweep_interval: float = 3600.0
+    storage_sweep_age: float = 3600.0
     # Where --workers processes pool their Prometheus metrics (default: a temporary directory).
     metrics_dir: Path | None = None
 
@@ -92,6 +106,14 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         return self.allowed_origins[0] if self.allowed_origins else "http://127.0.0.1:8000"
+
+    @property
+    def uploads(self) -> Path:
+        return self.storage_dir or self.data_dir / "uploads"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @property
     def is_sqlite(self) -> bool:

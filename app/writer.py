@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, update
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app import markup, mentions
 from app.db import Database
 from app.errors import RoomNotFound
-from app.models import Message, MessageMention, Room, User, utcnow
+from app.files import attachments as files
+from app.models import Attachment, Message, MessageMention, Room, User, utcnow
 from app.search import create_index
 from app.webhooks import queue as webhooks
 
@@ -20,6 +22,7 @@ from app.webhooks import queue as webhooks
 # FromClause, which insert() and update() do not take).
 ROOMS, MESSAGES = cast(Table, Room.__table__), cast(Table, Message.__table__)
 MENTIONS = cast(Table, MessageMention.__table__)
+ATTACHMENTS = cast(Table, Attachment.__table__)
 # Takes n seqs for a room: the UPDATE holds the room row's lock until commit, so
 # seqs commit in order.
 TAKE_SEQS = (
@@ -38,6 +41,7 @@ class Post:
     row: dict[str, Any]
     author: User
     done: asyncio.Future[Message]
+    attachments: Sequence[files.NewAttachment] = field(default_factory=tuple)
 
 
 class MessageWriter:
@@ -57,7 +61,13 @@ class MessageWriter:
         self._task: asyncio.Task[None] | None = None
 
     async def save(
-        self, *, room_id: int, author: User, text: str, client_id: str | None
+        self,
+        *,
+        room_id: int,
+        author: User,
+        text: str,
+        client_id: str | None,
+        attachments: Sequence[files.NewAttachment] = (),
     ) -> Message:
         row = {
             "room_id": room_id,
@@ -67,7 +77,7 @@ class MessageWriter:
             "created_at": utcnow(),
             "mentions": "",
         }
-        post = Post(row, author, asyncio.get_running_loop().create_future())
+        post = Post(row, author, asyncio.get_running_loop().create_future(), attachments)
         self._queue.append(post)
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="message-writer")
@@ -123,6 +133,7 @@ class MessageWriter:
                 mentioned = await find_mentions(conn, [post.row for post in saved])
                 for post in saved:  # once, here, so fan-out and reads only copy it
                     post.row["html"] = markup.to_html(post.row["text"], post.row["mentions"])
+                    post.row["html"] += files.html(post.attachments)
                 rows = [post.row for post in saved]
                 insert_rows = insert(MESSAGES).values(rows)
                 returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
@@ -137,6 +148,13 @@ class MessageWriter:
                             for room_id, seq, user_id in mentioned
                         ],
                     )
+                shared = [
+                    _attachment_row(a, i, ids[p.row["room_id"], p.row["seq"]], p.row)
+                    for p in saved
+                    for i, a in enumerate(p.attachments)
+                ]
+                if shared:
+                    await conn.execute(insert(ATTACHMENTS), shared)
                 # Bots' webhook deliveries commit with the message, or not at all.
                 await webhooks.enqueue(conn, [_saved(p, ids, kinds) for p in saved])
         for post in saved:
@@ -172,6 +190,24 @@ async def find_mentions(
         # Mentioning oneself is shown, but is nothing unread.
         stored += [(row["room_id"], row["seq"], uid) for uid, _ in found if uid != row["author_id"]]
     return stored
+
+
+def _attachment_row(
+    attachment: files.NewAttachment, position: int, message_id: int, row: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "message_id": message_id,
+        "room_id": row["room_id"],
+        "position": position,
+        "name": attachment.name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "thumbnail": attachment.thumbnail,
+        "width": attachment.width,
+        "height": attachment.height,
+        "created_at": row["created_at"],
+    }
 
 
 def _saved(post: Post, ids: dict[tuple[int, int], int], kinds: dict[int, str]) -> webhooks.Saved:

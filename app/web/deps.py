@@ -32,6 +32,9 @@ from app.tokens import token_user
 from app.web.limits import MAX_ID
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Bodies read as they stream in (app.files.multipart), never parsed whole here for a
+# csrf_token field: with the cookie they need the X-CSRF-Token header.
+STREAMED = ("/attachments",)
 NO_SUCH_ROOM = "No such room."
 
 
@@ -241,7 +244,7 @@ async def csrf_protect(conn: HTTPConnection) -> None:
         return  # no ambient credentials to abuse: the API answers 401 itself
     expected = conn.app.state.signer.csrf_token(conn.cookies.get(csrf_cookie_name(conn)))
     given = conn.headers.get("x-csrf-token")
-    if given is None and isinstance(conn, Request):
+    if given is None and isinstance(conn, Request) and not conn.url.path.endswith(STREAMED):
         content_type = conn.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await conn.form()).get("csrf_token")

@@ -34,6 +34,7 @@ from app.errors import (
     RateLimited,
     RoomExists,
     RoomNotFound,
+    UploadTooLarge,
 )
 from app.errors import UserNotFound as NoSuchUser
 from app.web.deps import NO_SUCH_ROOM, LoginRequired
@@ -55,6 +56,7 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (users.SelfLockout, 409),
     (Conflict, 409),
     (RateLimited, 429),
+    (UploadTooLarge, 413),
 )
 
 

@@ -19,7 +19,7 @@ async def test_two_pages_chat_with_each_other(browser, server: Server, artifacts
     for page in (alice, bob):
         await page.get_by_role("link", name="e2e-smoke").click()
         await expect(page).to_have_url(f"{server.base}/rooms/{room}")
-        await expect(page.locator("#send-form button")).to_be_enabled()
+        await expect(page.locator("#send-form button[type=submit]")).to_be_enabled()
     await expect(alice.locator("#members li", has_text="bob_e2e")).to_be_visible()
 
     await alice.fill("#message-input", "Hello <b>Bob</b>")
@@ -28,7 +28,7 @@ async def test_two_pages_chat_with_each_other(browser, server: Server, artifacts
     await expect(bob.locator(".msg .text", has_text="Hello <b>Bob</b>")).to_be_visible()
 
     await bob.fill("#message-input", "Hi Alice!")
-    await bob.click("#send-form button")
+    await bob.click("#send-form button[type=submit]")
     await expect(alice.locator(".msg .text", has_text="Hi Alice!")).to_be_visible()
     await expect(alice.locator(".msg")).to_have_count(2)
     await expect(bob.locator(".msg")).to_have_count(2)

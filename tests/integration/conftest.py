@@ -12,6 +12,7 @@ from support import Server, postgres_url, running_server
 ON_BOTH = {
     "test_account_sessions",
     "test_accounts",
+    "test_attachments",
     "test_api",
     "test_edit_delete",
     "test_formatting",

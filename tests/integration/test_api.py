@@ -86,6 +86,12 @@ def test_the_schema_lists_exactly_these_operations(server: Server) -> None:
         ("PUT", "/api/rooms/{room_id}/messages/{message_id}/reactions/{emoji}"),
         ("DELETE", "/api/rooms/{room_id}/messages/{message_id}/reactions/{emoji}"),
     }
+    # Attachments: tested in test_attachments.
+    expected |= {
+        ("POST", "/api/rooms/{room_id}/attachments"),
+        ("GET", "/attachments/{attachment_id}"),
+        ("GET", "/attachments/{attachment_id}/thumbnail"),
+    }
     assert documented == expected
 
 

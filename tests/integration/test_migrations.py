@@ -377,3 +377,65 @@ def test_postgres_migration_gives_existing_messages_their_seq_as_rev(tmp_path: P
     url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _carry_to_revisions(settings) == CARRIED
+
+
+def _attachments_beside_messages(settings: Settings) -> list[object]:
+    """0019 with a message, up to head (0020: attachments), an attachment of that
+    message, then down to 0019 and up again: what the messages and attachments are."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import alembic_config
+
+    config = alembic_config(settings)
+    command.upgrade(config, "0019")
+
+    async def run(*statements: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            rows: list[object] = []
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                rows = list(result.all()) if result.returns_rows else rows
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 1)",
+            "INSERT INTO messages (id, room_id, author_id, seq, rev, text, created_at, mentions)"
+            " VALUES (1, 1, 1, 1, 1, 'kept', CURRENT_TIMESTAMP, '')",
+        )
+    )
+    upgrade_database(settings)
+    attached = asyncio.run(
+        run(
+            "INSERT INTO attachments (id, message_id, room_id, position, name, size,"
+            " content_type, created_at) VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 1, 0, 'a.txt',"
+            " 5, 'application/octet-stream', CURRENT_TIMESTAMP)",
+            "SELECT m.text, a.name FROM messages m JOIN attachments a ON a.message_id = m.id",
+        )
+    )
+    command.downgrade(config, "0019")
+    kept = asyncio.run(run("SELECT id, text FROM messages"))
+    upgrade_database(settings)
+    again = asyncio.run(run("SELECT count(*) FROM attachments"))
+    return [attached, kept, again]
+
+
+ATTACHED = [[("kept", "a.txt")], [(1, "kept")], [(0,)]]
+
+
+def test_sqlite_migration_0020_adds_attachments_beside_existing_messages(tmp_path: Path) -> None:
+    assert _attachments_beside_messages(Settings(data_dir=tmp_path)) == ATTACHED
+
+
+def test_postgres_migration_0020_adds_attachments_beside_existing_messages(
+    tmp_path: Path,
+) -> None:
+    url = postgres_url(f"talkroom_mig20_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _attachments_beside_messages(settings) == ATTACHED

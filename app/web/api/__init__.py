@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.api import bots, me, messages, rooms, search, users
+from app.web.api import attachments, bots, me, messages, rooms, search, users
 
 router = APIRouter(prefix="/api")
 # In this order the operations appear in /docs, as they did from one module.
-for resource in (me, rooms, messages, search, users, bots):
+for resource in (me, rooms, messages, attachments, search, users, bots):
     router.include_router(resource.router)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.chat import Chat
 from app.errors import ChatError
+from app.files import attachments
 from app.models import MAX_EMOJI, User
 from app.reactions import PATTERN, is_one_emoji
 from app.web.api.schemas import (
@@ -68,7 +69,11 @@ async def list_messages(
 ) -> list[MessageOut]:
     # The page's own query (plain rows, oldest first), turned newest first.
     window = await chat.window(room.id, before=before, limit=limit)
-    return [MessageOut.of_row(m, room_id=room.id) for m in reversed(window)]
+    files = await attachments.of_messages(chat.db, [m.id for m in window if not m.deleted])
+    return [
+        MessageOut.of_row(m, room_id=room.id, attachments=files.get(m.id, ()))
+        for m in reversed(window)
+    ]
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app import render
 from app.auth import USERNAME_RE
+from app.files import attachments as files
 from app.models import Message, Room, User
 from app.reactions import MAX_NAMED, Reactions
 from app.render import MessageView
@@ -240,6 +242,36 @@ class ReactionOut(BaseModel):
     )
 
 
+class AttachmentOut(BaseModel):
+    id: str = Field(description="Random; also the file's name in storage.")
+    name: str = Field(
+        description="The client's file name made safe to show (no path, controls or "
+        "bidi overrides; at most 200 characters).",
+        examples=["report.pdf"],
+    )
+    size: int = Field(description="Bytes.", examples=[48213])
+    content_type: str = Field(
+        description="Found from the bytes, not from the name or the client "
+        "(`application/octet-stream` when unknown).",
+        examples=["application/pdf"],
+    )
+    url: str = Field(description="The file: for the room's readers only.")
+    thumbnail_url: str | None = Field(
+        description="A WebP thumbnail, for PNG, JPEG, GIF and WebP images."
+    )
+
+    @classmethod
+    def of(cls, attachment: files.Shown) -> AttachmentOut:
+        return cls(
+            id=attachment.id,
+            name=attachment.name,
+            size=attachment.size,
+            content_type=attachment.content_type,
+            url=files.url(attachment),
+            thumbnail_url=files.thumbnail_url(attachment),
+        )
+
+
 class MessageOut(BaseModel):
     id: int = Field(examples=[42])
     seq: int = Field(
@@ -277,14 +309,29 @@ class MessageOut(BaseModel):
     reactions: list[ReactionOut] = Field(
         default_factory=list, description="Each emoji, in the order it was first used."
     )
+    attachment: AttachmentOut | None = Field(
+        None, description="Its (first) file, if it was posted with files."
+    )
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="Every file posted with it, in order."
+    )
 
     @classmethod
-    def of(cls, message: Message, reactions: Reactions = ()) -> MessageOut:
-        return cls.of_row(render.MessageView.of(message, reactions), room_id=message.room_id)
+    def of(
+        cls,
+        message: Message,
+        reactions: Reactions = (),
+        attachments: Sequence[files.Shown] = (),
+    ) -> MessageOut:
+        row = render.MessageView.of(message, reactions)
+        return cls.of_row(row, room_id=message.room_id, attachments=attachments)
 
     @classmethod
-    def of_row(cls, row: MessageView, *, room_id: int) -> MessageOut:
+    def of_row(
+        cls, row: MessageView, *, room_id: int, attachments: Sequence[files.Shown] = ()
+    ) -> MessageOut:
         deleted = row.deleted
+        shown = [] if deleted else [AttachmentOut.of(a) for a in attachments]
         return cls(
             id=row.id,
             seq=row.seq,
@@ -301,6 +348,8 @@ class MessageOut(BaseModel):
                 ReactionOut(emoji=emoji, count=count, usernames=list(names))
                 for emoji, names, count in row.reactions
             ],
+            attachment=shown[0] if shown else None,
+            attachments=shown,
         )
 
 
