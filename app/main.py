@@ -19,7 +19,7 @@ from app.chat import Chat
 from app.db import Database
 from app.hub import Hub
 from app.settings import Settings
-from app.web import account, admin, admin_bots, api, docs, errors, pages, ws
+from app.web import account, admin, admin_bots, api, docs, errors, faces, pages, ws
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
 from app.webhooks import worker as webhooks
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(account.router)
+    app.include_router(faces.router)
     app.include_router(api.router)
     app.include_router(admin.router)
     app.include_router(admin_bots.router)

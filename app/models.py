@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -34,6 +35,8 @@ MAX_ADDRESS = 64
 # A bot's webhook URL (app.webhooks.urls refuses longer ones) and its signing secret.
 MAX_WEBHOOK_URL = 2000
 MAX_EMOJI = 32  # characters of one emoji (a long ZWJ sequence with modifiers is ~15)
+MAX_DISPLAY_NAME = 64  # characters, after app.faces cleans it
+MAX_AVATAR_KEY = 16
 
 
 def utcnow() -> datetime:
@@ -84,6 +87,24 @@ class User(Base):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     webhook_url: Mapped[str | None] = mapped_column(String(MAX_WEBHOOK_URL), nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Shown beside the username (app.faces); None: the username alone.
+    display_name: Mapped[str | None] = mapped_column(String(MAX_DISPLAY_NAME), nullable=True)
+    # A hash of the avatar's bytes (UserAvatar), the version in its URL; None: initials.
+    avatar_key: Mapped[str | None] = mapped_column(String(MAX_AVATAR_KEY), nullable=True)
+
+
+class UserAvatar(Base):
+    """A user's avatar: a small square thumbnail (a few KB), made by app.avatars.
+    In the database, not on disk: every host serves it with no shared volume."""
+
+    __tablename__ = "user_avatars"
+
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Room(Base):
