@@ -26,9 +26,9 @@ HUES = 12
 # Persian and Indic scripts. Every other format character goes: bidi overrides and
 # isolates (which reorder the text around a name), zero-width spaces, BOMs.
 KEEP_FORMAT = {"\u200c", "\u200d"}
-# Control (Cc), format (Cf), surrogates (Cs), private use (Co), unassigned (Cn),
-# and line and paragraph separators (Zl, Zp).
-DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Control (Cc), format (Cf), surrogates (Cs), private use (Co), unassigned (Cn).
+# Whitespace (tabs, newlines, line separators) becomes one space first.
+DROP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
 WORD_BREAK = re.compile(r"[\s_.\-]+")
 
 
@@ -40,11 +40,11 @@ def clean_display_name(raw: str) -> str | None:
     """The display name to store for ``raw``: NFC, controls and bidi overrides
     removed, runs of spaces made one, trimmed; None when nothing is left (the
     username alone shows). Longer than MAX_DISPLAY_NAME characters: refused."""
-    text = unicodedata.normalize("NFC", raw)
+    spaced = " ".join(raw.split())
     kept = "".join(
-        c for c in text if c in KEEP_FORMAT or unicodedata.category(c) not in DROP_CATEGORIES
+        c for c in spaced if c in KEEP_FORMAT or unicodedata.category(c) not in DROP_CATEGORIES
     )
-    name = " ".join(kept.split())
+    name = " ".join(unicodedata.normalize("NFC", kept).split())
     if len(name) > MAX_DISPLAY_NAME:
         raise DisplayNameError(f"A display name is at most {MAX_DISPLAY_NAME} characters.")
     return name or None

@@ -20,6 +20,7 @@ from app.db import Database
 from app.hub import Hub
 from app.settings import Settings
 from app.web import account, admin, admin_bots, api, docs, errors, faces, pages, ws
+from app.web.body_limit import BodyLimit
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
 from app.webhooks import worker as webhooks
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         exception_handlers=errors.EXCEPTION_HANDLERS,
     )
+    app.add_middleware(BodyLimit, limits=faces.BODY_LIMITS)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)

@@ -97,6 +97,7 @@ env.filters["initials"] = faces.initials
 env.filters["face_hue"] = faces.hue
 env.globals["avatar_url"] = faces.avatar_url
 env.globals["max_display_name"] = MAX_DISPLAY_NAME
+env.globals["max_avatar_mb"] = 2
 
 
 # Rendered messages, keyed by all they show: a change to a message moves its rev, so

@@ -14,6 +14,7 @@ ON_BOTH = {
     "test_accounts",
     "test_api",
     "test_edit_delete",
+    "test_faces",
     "test_formatting",
     "test_hardening_input",
     "test_private_rooms",
