@@ -4,6 +4,7 @@ names cleaned or refused, hostile uploads refused with nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import struct
@@ -139,13 +140,14 @@ async def test_a_new_name_shows_in_later_messages_pages_and_who_is_here(
     hers = Inbox(await alice.socket(room))
     await hers.wait_for('id="members"')
     assert (await set_name(alice, "Alice Liddell")).status_code == 303
-    await hers.ws.send('{"message": "after"}')
-    frame = await watching.wait_for("after")
-    assert '<span class="display-name">Alice Liddell</span>' in frame
-    # A page load shows it on her earlier message too (the cached window noticed).
+    # A page load shows it on her earlier message (the cached window noticed: no
+    # change to the room moved its last_seq).
     page = (await bob.client.get(f"/rooms/{room}")).text
     earlier = page.split(f'id="message-{first.json()["id"]}"', 1)[1].split("</article>", 1)[0]
     assert '<span class="display-name">Alice Liddell</span>' in earlier
+    await hers.ws.send('{"message": "after"}')
+    frame = await watching.wait_for("after")
+    assert '<span class="display-name">Alice Liddell</span>' in frame
     # Who is here, for the next one to join.
     carol = await make_user()
     joined = await Inbox(await carol.socket(room)).wait_for('id="members"')
@@ -291,4 +293,30 @@ async def test_an_upload_over_the_limit_is_413_before_it_is_read(server: Server,
     )
     assert chunked.status_code == 413
     assert await stored_avatars(server, alice_id) == [(None, 0)]
+    assert (await me(alice))["avatar_url"] is None
+
+
+async def test_a_huge_content_length_is_answered_413_without_waiting_for_the_body(
+    server: Server, make_user
+) -> None:
+    """Refused from its headers alone: the server reads none of a 1 GB upload (here
+    never sent) before answering, so neither the CSRF check's form parsing nor
+    Starlette's temporary files ever see it."""
+    alice = await make_user()
+    await alice.fetch_csrf("/account")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        (
+            "POST /account/avatar HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\n"
+            f"Cookie: {alice.cookie_header}\r\n"
+            f"X-CSRF-Token: {alice.csrf}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {10**9}\r\n\r\n--x\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), timeout=10)
+    assert status.split()[1] == b"413", status
+    writer.close()
     assert (await me(alice))["avatar_url"] is None
