@@ -377,3 +377,61 @@ def test_postgres_migration_gives_existing_messages_their_seq_as_rev(tmp_path: P
     url = postgres_url(f"talkroom_mig8_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _carry_to_revisions(settings) == CARRIED
+
+
+def _faces_beside_existing_data(settings: Settings) -> list[object]:
+    """A database with a user and their message at 0019, migrated to 0021 and back:
+    the user gets no display name and no avatar, and the downgrade (columns dropped
+    in place, not in a batch that would copy users and cascade) keeps the message."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import alembic_config
+
+    config = alembic_config(settings)
+    command.upgrade(config, "0019")
+
+    async def run(*statements: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            rows: list[object] = []
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                rows = list(result.all()) if result.returns_rows else rows
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 1)",
+            "INSERT INTO messages (id, room_id, author_id, seq, rev, text, created_at, mentions)"
+            " VALUES (1, 1, 1, 1, 1, 'kept words', CURRENT_TIMESTAMP, '')",
+        )
+    )
+    command.upgrade(config, "0021")
+    found = asyncio.run(
+        run(
+            "SELECT u.display_name, u.avatar_key, (SELECT count(*) FROM user_avatars),"
+            " (SELECT text FROM messages) FROM users u"
+        )
+    )
+    command.downgrade(config, "0019")
+    after = asyncio.run(run("SELECT u.username, m.text FROM users u JOIN messages m ON true"))
+    upgrade_database(settings)
+    return [*found, *after]
+
+
+FACES_CARRIED = [(None, None, 0, "kept words"), ("old", "kept words")]
+
+
+def test_sqlite_migration_0021_adds_faces_beside_existing_data(tmp_path: Path) -> None:
+    assert _faces_beside_existing_data(Settings(data_dir=tmp_path)) == FACES_CARRIED
+
+
+def test_postgres_migration_0021_adds_faces_beside_existing_data(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig21_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _faces_beside_existing_data(settings) == FACES_CARRIED
