@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import access, announce, mentions, metrics, reactions, render, rooms, unread
+from app import access, announce, faces, mentions, metrics, reactions, render, rooms, unread
 from app.backends import TYPING_EVERY, Broker, Presence, RateLimiter
 from app.backends.memory import MemoryRateLimiter
 from app.changes import MessageChanges
@@ -361,7 +361,11 @@ class Chat:
         await self.arrive(username)
         if await self.presence.join(room_id, username):
             await self._announce(room_id, "join", username)
-        return render.members(await self.presence.members(room_id))
+        return await self.members_html(await self.presence.members(room_id))
+
+    async def members_html(self, names: list[str]) -> str:
+        """The member list of who is here, with their faces (one query)."""
+        return render.members(names, await faces.by_names(self.db, names))
 
     async def leave(self, room_id: int, username: str) -> None:
         try:
@@ -384,7 +388,7 @@ class Chat:
         members = await self.presence.members(room_id)
         channel = room_channel(room_id)
         await self._publish(channel, Event("presence", render.notice(kind, username)))
-        await self._publish(channel, Event("state", render.members(members), MEMBERS))
+        await self._publish(channel, Event("state", await self.members_html(members), MEMBERS))
         online = render.online({room_id: len(members)})
         await self._to_lobby(room_id, Event("state", online, room_id))
 

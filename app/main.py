@@ -20,7 +20,8 @@ from app.db import Database
 from app.files import sweep
 from app.hub import Hub
 from app.settings import Settings
-from app.web import account, admin, admin_bots, api, docs, errors, files, pages, ws
+from app.web import account, admin, admin_bots, api, docs, errors, faces, files, pages, ws
+from app.web.body_limit import BodyLimit
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
 from app.webhooks import worker as webhooks
@@ -95,10 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         exception_handlers=errors.EXCEPTION_HANDLERS,
     )
+    app.add_middleware(BodyLimit, limits=faces.BODY_LIMITS)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(account.router)
+    app.include_router(faces.router)
     app.include_router(api.router)
     app.include_router(files.router)
     app.include_router(admin.router)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -37,6 +38,8 @@ MAX_EMOJI = 32  # characters of one emoji (a long ZWJ sequence with modifiers is
 MAX_STORAGE_KEY = 40  # a random storage id (app.files.storage)
 MAX_FILE_NAME = 200  # an attachment's shown name, after app.files.names cleaned it
 MAX_CONTENT_TYPE = 100
+MAX_DISPLAY_NAME = 64  # characters, after app.faces cleans it
+MAX_AVATAR_KEY = 16
 
 
 def utcnow() -> datetime:
@@ -87,6 +90,24 @@ class User(Base):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     webhook_url: Mapped[str | None] = mapped_column(String(MAX_WEBHOOK_URL), nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Shown beside the username (app.faces); None: the username alone.
+    display_name: Mapped[str | None] = mapped_column(String(MAX_DISPLAY_NAME), nullable=True)
+    # A hash of the avatar's bytes (UserAvatar), the version in its URL; None: initials.
+    avatar_key: Mapped[str | None] = mapped_column(String(MAX_AVATAR_KEY), nullable=True)
+
+
+class UserAvatar(Base):
+    """A user's avatar: a small square thumbnail (a few KB), made by app.avatars.
+    In the database, not on disk: every host serves it with no shared volume."""
+
+    __tablename__ = "user_avatars"
+
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Room(Base):

@@ -15,8 +15,8 @@ from typing import NamedTuple
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from app import markup
-from app.models import Message, Room
+from app import faces, markup
+from app.models import MAX_DISPLAY_NAME, Message, Room
 from app.reactions import Reactions
 from app.search.query import MAX_QUERY
 from app.unread import CAP, Counts
@@ -50,6 +50,10 @@ class MessageView(NamedTuple):
     rev: int = 0  # the seq of its latest change (0: its creation, as seq)
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
+    # The author's face (app.faces), as it was when the message was rendered.
+    author_id: int = 0
+    display_name: str | None = None
+    avatar_key: str | None = None
     # (emoji, the usernames who reacted, how many did), app.reactions.of_messages
     reactions: Reactions = ()
 
@@ -69,6 +73,9 @@ class MessageView(NamedTuple):
             message.rev or message.seq,
             message.edited_at,
             message.deleted_at,
+            message.author.id,
+            message.author.display_name,
+            message.author.avatar_key,
             reactions,
         )
 
@@ -86,6 +93,11 @@ def text_html(message: MessageView) -> Markup:
 
 
 env.filters["text_html"] = text_html
+env.filters["initials"] = faces.initials
+env.filters["face_hue"] = faces.hue
+env.globals["avatar_url"] = faces.avatar_url
+env.globals["max_display_name"] = MAX_DISPLAY_NAME
+env.globals["max_avatar_mb"] = 2
 
 
 # Rendered messages, keyed by all they show: a change to a message moves its rev, so
@@ -175,8 +187,9 @@ def notice(kind: str, username: str) -> str:
     return render("fragments/notice.html", kind=kind, username=username)
 
 
-def members(names: Sequence[str]) -> str:
-    return render("fragments/members.html", members=names, oob=True)
+def members(names: Sequence[str], people: dict[str, faces.Face] | None = None) -> str:
+    """Who is here, with their faces (``people``, by username)."""
+    return render("fragments/members.html", members=names, faces=people or {}, oob=True)
 
 
 def online(counts: dict[int, int]) -> str:

@@ -33,6 +33,9 @@ ROOM_MESSAGES = (
         MESSAGES.c.rev,
         MESSAGES.c.edited_at,
         MESSAGES.c.deleted_at,
+        USERS.c.id,
+        USERS.c.display_name,
+        USERS.c.avatar_key,
     )
     .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
@@ -47,10 +50,12 @@ CHANGED = ROOM_MESSAGES.where(MESSAGES.c.rev > bindparam("after")).order_by(MESS
 # History read forwards from a permalink, oldest first.
 NEWER = ROOM_MESSAGES.where(MESSAGES.c.seq > bindparam("after")).order_by(MESSAGES.c.seq)
 LAST_SEQ = select(Room.last_seq).where(Room.id == bindparam("room"))
-# Which messages the latest window holds: on SQLite straight from the (room_id, seq)
-# index, which holds the id (the rowid) too.
+# Which messages the latest window holds, with their authors' faces (app.faces): a
+# changed display name or avatar moves no room's last_seq, so the cached window is
+# checked against them too (by the users' primary key, for a window's few rows).
 LATEST_IDS = (
-    select(MESSAGES.c.id)
+    select(MESSAGES.c.id, USERS.c.display_name, USERS.c.avatar_key)
+    .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
     .order_by(MESSAGES.c.seq.desc())
     .limit(bindparam("limit"))
@@ -70,7 +75,9 @@ class CachedWindow:
     # The room row's (created_at, last_seq) then: any change to its messages moves
     # last_seq, and a room made again under a reused id has another created_at.
     stamp: tuple[Any, int]
-    ids: list[int]  # newest first; a deleted message (its author was deleted) drops out
+    # (id, display name, avatar key) newest first; a deleted message (its author was
+    # deleted) drops out.
+    ids: list[tuple[int, str | None, str | None]]
     window: render.Window
 
 
@@ -158,7 +165,8 @@ class Windows:
 
         Valid across processes: the stamp comes from the room row this request read
         and the ids from the database now; every change to a message (an edit, a
-        delete, a reaction) moves the room's last_seq, and usernames never change.
+        delete, a reaction) moves the room's last_seq, usernames never change, and the
+        authors' faces are read with the ids.
         A room whose stamp moved skips the ids and reads the window.
         """
         limit = self.settings.history_page
@@ -166,11 +174,13 @@ class Windows:
         cached = self.cache.get(room.id)
         if cached is not None and cached.stamp == stamp:
             async with self.db.read() as session:
-                ids = list(await session.scalars(LATEST_IDS, {"room": room.id, "limit": limit}))
+                rows = await session.execute(LATEST_IDS, {"room": room.id, "limit": limit})
+                ids = [tuple(row) for row in rows]
             if ids == cached.ids:
                 return cached.window
         messages = await self.window(room.id, limit=limit)
-        cached = CachedWindow(stamp, [m.id for m in reversed(messages)], render.Window.of(messages))
+        ids = [(m.id, m.display_name, m.avatar_key) for m in reversed(messages)]
+        cached = CachedWindow(stamp, ids, render.Window.of(messages))
         self.cache.put(room.id, cached)
         return cached.window
 

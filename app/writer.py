@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import markup, mentions
@@ -21,6 +21,7 @@ from app.webhooks import queue as webhooks
 # The mapped classes' tables, typed as tables (a mapping's __table__ is typed as any
 # FromClause, which insert() and update() do not take).
 ROOMS, MESSAGES = cast(Table, Room.__table__), cast(Table, Message.__table__)
+USERS = cast(Table, User.__table__)
 MENTIONS = cast(Table, MessageMention.__table__)
 ATTACHMENTS = cast(Table, Attachment.__table__)
 # Takes n seqs for a room: the UPDATE holds the room row's lock until commit, so
@@ -116,6 +117,7 @@ class MessageWriter:
             rooms.setdefault(post.row["room_id"], []).append(post)
         saved: list[Post] = []
         kinds: dict[int, str] = {}
+        faces: dict[int, tuple[str | None, str | None]] = {}
         async with self.db.write() as session:
             conn = await session.connection()
             for room_id, posts in rooms.items():
@@ -157,10 +159,25 @@ class MessageWriter:
                     await conn.execute(insert(ATTACHMENTS), shared)
                 # Bots' webhook deliveries commit with the message, or not at all.
                 await webhooks.enqueue(conn, [_saved(p, ids, kinds) for p in saved])
+                faces = await authors_faces(conn, {post.author.id for post in saved})
         for post in saved:
+            # The sender's User was read when its socket opened: its display name or
+            # avatar may have changed since, and the message shows the current ones.
+            face = faces.get(post.author.id)
+            if face is not None:
+                post.author.display_name, post.author.avatar_key = face
             message = Message(id=ids[post.row["room_id"], post.row["seq"]], **post.row)
             message.author = post.author
             _settle(post, message)
+
+
+async def authors_faces(
+    conn: AsyncConnection, ids: set[int]
+) -> dict[int, tuple[str | None, str | None]]:
+    """The current display name and avatar key of these users (app.faces)."""
+    query = select(USERS.c.id, USERS.c.display_name, USERS.c.avatar_key)
+    rows = await conn.execute(query.where(USERS.c.id.in_(ids)))
+    return {row.id: (row.display_name, row.avatar_key) for row in rows}
 
 
 async def find_mentions(

@@ -20,6 +20,9 @@ NOTICES = {
     "password": "Password changed. Every other session was logged out.",
     "others": "Every other session was logged out.",
     "one": "That session was logged out.",
+    "profile": "Display name saved.",
+    "avatar": "Avatar saved.",
+    "no-avatar": "Avatar removed: your initials show instead.",
 }
 
 

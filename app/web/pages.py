@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import escape
 
-from app import access, announce, auth, invitations, mentions, rooms, unread, users
+from app import access, announce, auth, faces, invitations, mentions, rooms, unread, users
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, AuthError
 from app.errors import ChatError, NotAllowed
 from app.models import User
@@ -264,7 +264,10 @@ async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
     readable = await chat.rooms(user)
     directs = [room for room in readable if room.kind == access.DIRECT]
     people = await rooms.direct_people(chat.db, directs, user)
+    dm_people = {name for names in people.values() for name in names}
     return {
+        # The DMs' people's faces (app.faces); chat_context adds who is here.
+        "faces": await faces.by_names(chat.db, dm_people),
         "rooms": [room for room in readable if room.kind != access.DIRECT],
         "directs": directs,
         "direct_people": people,
@@ -294,6 +297,7 @@ async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str,
             context["may_manage"] = rooms.may_manage(room, user)
         context["window"] = await chat.latest_window(room)
         context["members"] = await chat.presence.members(room.id)
+        context["faces"] |= await faces.by_names(chat.db, context["members"])
         # Where the "new messages" line goes when the page opens the room.
         context["read_seq"] = context["unread"].get(room.id, unread.NONE).read_seq
     return context

@@ -15,6 +15,7 @@ ON_BOTH = {
     "test_attachments",
     "test_api",
     "test_edit_delete",
+    "test_faces",
     "test_formatting",
     "test_hardening_input",
     "test_private_rooms",

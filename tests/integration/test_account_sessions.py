@@ -1,12 +1,14 @@
 """The account page lists where one is logged in, and logs out one session or every
-other one: their cookies stop working (401 on the API) and their sockets close (1008)."""
+other one: their cookies stop working (401 on the API) and their sockets close (1008).
+A wrong current password changes nothing."""
 
 from __future__ import annotations
 
 import re
 
-from support import Browser, Inbox, Server
-from test_hardening_sessions import closed_code, me_status
+import httpx
+from support import PASSWORD, Browser, Inbox, Server
+from test_hardening_sessions import NEW_PASSWORD, closed_code, me_status
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 IPHONE = (
@@ -99,3 +101,48 @@ async def test_a_hostile_user_agent_is_stored_short_and_shown_inert(
     assert "<script>alert" not in page and "<img src=x" not in page
     assert (await other.client.get("/account")).status_code == 200
     await other.close()
+
+
+async def test_a_wrong_current_password_changes_nothing(
+    server: Server, make_user, room: int
+) -> None:
+    desk = await make_user()
+    laptop = await device(server, desk.username, FIREFOX, "203.0.113.9")
+    on_laptop = Inbox(await laptop.socket(room))
+    await on_laptop.wait_for('id="members"')
+    data = {"current_password": "not the password", "new_password": NEW_PASSWORD}
+    await desk.fetch_csrf("/account")
+    wrong = await desk.client.post("/account/password", data={**data, "csrf_token": desk.csrf})
+    assert wrong.status_code == 400 and "current password is wrong" in wrong.text
+    # Every session lives on, its socket open, and the old password is still the one.
+    for browser in (desk, laptop):
+        assert await me_status(server, browser.client.cookies) == 200
+    await desk.api("POST", f"/api/rooms/{room}/messages", json={"text": "laptop still open"})
+    await on_laptop.wait_for("laptop still open")
+    stranger = Browser(server)
+    stranger.client.headers["X-Forwarded-For"] = "198.51.100.77"  # its own login budget
+    assert (await stranger.login(desk.username, NEW_PASSWORD)).status_code == 400
+    assert (await stranger.login(desk.username, PASSWORD)).status_code == 303
+    await on_laptop.ws.close()
+    for browser in (laptop, stranger):
+        await browser.close()
+
+
+async def test_a_stolen_cookie_is_dead_after_log_out_everywhere_else(
+    server: Server, make_user, room: int
+) -> None:
+    """A copy of another device's cookie (a thief's) gets 401 on the API and a new
+    socket opened with it is closed with 1008; nothing is joined."""
+    desk = await make_user()
+    phone = await device(server, desk.username, IPHONE, "203.0.113.10")
+    thief = Browser(server)
+    thief.client.cookies = httpx.Cookies(phone.client.cookies)
+    assert await me_status(server, thief.client.cookies) == 200
+    assert await end(desk, "/account/sessions/others/end") == 303
+    assert (await thief.client.get("/api/me")).status_code == 401
+    assert (await thief.client.get(f"/api/rooms/{room}/messages")).status_code == 401
+    assert (await thief.client.get("/")).headers["location"].startswith("/login")
+    assert await closed_code(await thief.socket(room)) == 1008
+    assert await me_status(server, desk.client.cookies) == 200
+    for browser in (phone, thief):
+        await browser.close()

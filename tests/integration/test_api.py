@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 # (method, path, body, admin only). {room} and {user} are filled in per test.
 ENDPOINTS = [
     ("GET", "/api/me", None, False),
+    ("PATCH", "/api/me", {"display_name": "{who}"}, False),
     ("GET", "/api/rooms", None, False),
     # Anyone creates rooms by default (TALKROOM_ROOM_CREATION=admins: test_first_run).
     ("POST", "/api/rooms", {"name": "made-by-{who}"}, False),
@@ -369,7 +370,14 @@ async def test_admins_grant_rights_and_remove_users_with_their_sessions(
     listed = (await admin.api("GET", "/api/users")).json()
     by_name = {u["username"]: u for u in listed}
     assert by_name[bob.username]["is_admin"] is False and by_name[admin.username]["is_admin"]
-    assert set(by_name[bob.username]) == {"id", "username", "is_admin", "created_at"}
+    assert set(by_name[bob.username]) == {
+        "id",
+        "username",
+        "is_admin",
+        "created_at",
+        "display_name",
+        "avatar_url",
+    }
 
     granted = await admin.api("PATCH", f"/api/users/{bob_id}", json={"is_admin": True})
     assert granted.status_code == 200 and granted.json()["is_admin"] is True

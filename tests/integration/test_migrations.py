@@ -382,6 +382,10 @@ def test_postgres_migration_gives_existing_messages_their_seq_as_rev(tmp_path: P
 def _attachments_beside_messages(settings: Settings) -> list[object]:
     """0019 with a message, up to head (0020: attachments), an attachment of that
     message, then down to 0019 and up again: what the messages and attachments are."""
+def _faces_beside_existing_data(settings: Settings) -> list[object]:
+    """A database with a user and their message at 0019, migrated to 0021 and back:
+    the user gets no display name and no avatar, and the downgrade (columns dropped
+    in place, not in a batch that would copy users and cascade) keeps the message."""
     from alembic import command
     from sqlalchemy import text
 
@@ -439,3 +443,30 @@ def test_postgres_migration_0020_adds_attachments_beside_existing_messages(
     url = postgres_url(f"talkroom_mig20_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _attachments_beside_messages(settings) == ATTACHED
+            " VALUES (1, 1, 1, 1, 1, 'kept words', CURRENT_TIMESTAMP, '')",
+        )
+    )
+    command.upgrade(config, "0021")
+    found = asyncio.run(
+        run(
+            "SELECT u.display_name, u.avatar_key, (SELECT count(*) FROM user_avatars),"
+            " (SELECT text FROM messages) FROM users u"
+        )
+    )
+    command.downgrade(config, "0019")
+    after = asyncio.run(run("SELECT u.username, m.text FROM users u JOIN messages m ON true"))
+    upgrade_database(settings)
+    return [*found, *after]
+
+
+FACES_CARRIED = [(None, None, 0, "kept words"), ("old", "kept words")]
+
+
+def test_sqlite_migration_0021_adds_faces_beside_existing_data(tmp_path: Path) -> None:
+    assert _faces_beside_existing_data(Settings(data_dir=tmp_path)) == FACES_CARRIED
+
+
+def test_postgres_migration_0021_adds_faces_beside_existing_data(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig21_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _faces_beside_existing_data(settings) == FACES_CARRIED

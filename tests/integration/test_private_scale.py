@@ -1,7 +1,9 @@
 """Membership across workers: two servers on one PostgreSQL and one Redis.
 
 A member removed through one server is closed (1008) on the other at once (the
-close event every worker hears) and can no longer load the room there.
+close event every worker hears) and can no longer load the room there. A password
+change (or "log out everywhere else") on one closes the other sessions' sockets on
+the other just as fast.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from scale_support import redis_db, servers, user_on
-from support import Inbox, Server, postgres_url
+from scale_support import redis_db, servers, tab, user_on
+from support import PASSWORD, Browser, Inbox, Server, postgres_url
 from test_api import closed_code
+from test_hardening_sessions import NEW_PASSWORD, change_password, me_status
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -54,4 +57,34 @@ async def test_a_member_removed_on_one_worker_is_closed_on_the_other_within_a_se
     await again.wait_for('id="members"')
     await again.ws.close()
     for browser in (owner, friend):
+        await browser.close()
+
+
+async def test_a_password_change_on_one_worker_closes_the_other_sessions_sockets_on_the_other(
+    pair: list[Server],
+) -> None:
+    """The account page's password change (and "log out everywhere else") end the
+    other sessions' sockets on every worker at once, not at the next periodic check."""
+    a, b = pair
+    desk = await user_on(a, "pairpassword")
+    laptop = Browser(b)  # the same person, logged in on the other worker
+    assert (await laptop.login(desk.username)).status_code == 303
+    room = a.create_room("pair-password")
+    on_laptop = Inbox(await laptop.socket(room))
+    await on_laptop.wait_for('id="members"')
+    changed = await change_password(desk, PASSWORD, NEW_PASSWORD)
+    assert changed.status_code == 303, changed.text
+    assert await closed_code(on_laptop.ws, timeout=3) == 1008
+    assert await me_status(b, laptop.client.cookies) == 401
+    # "Log out everywhere else", from worker b, closes a socket on worker a.
+    again = Browser(a)
+    assert (await again.login(desk.username, NEW_PASSWORD)).status_code == 303
+    on_a = Inbox(await again.socket(room))
+    await on_a.wait_for('id="members"')
+    mover = tab(desk, b)
+    await mover.fetch_csrf("/account")
+    ended = await mover.client.post("/account/sessions/others/end", data={"csrf_token": mover.csrf})
+    assert ended.status_code == 303
+    assert await closed_code(on_a.ws, timeout=3) == 1008
+    for browser in (desk, laptop, again):
         await browser.close()

@@ -28,7 +28,8 @@ def test_a_saved_message_and_a_page_row_render_the_same_element() -> None:
     assert element == (
         '<article class="msg" id="message-7" data-seq="3" data-rev="3" data-author="alice" '
         "hx-disable>\n"
-        '<header><span class="author">alice</span> '
+        '<header><span class="avatar initials hue-11" aria-hidden="true">A</span>'
+        '<span class="author">alice</span> '
         '<time datetime="2026-11-27T15:53:08+00:00">15:53</time></header>\n'
         '<div class="text"><p>&lt;b&gt;hi&lt;/b&gt; &amp; '
         '<a href="https://example.com/a?b=1&amp;c=2" '

@@ -120,7 +120,7 @@ async def create(body: RoomIn, user: ApiUser, chat: ChatDep) -> RoomOut:
     responses={**READ, **NOT_FOUND},
 )
 async def list_members(user: ApiUser, room: ManagedRoomDep, db: DbDep) -> list[MemberOut]:
-    return [MemberOut(id=u.id, username=u.username) for u in await rooms.members(db, room.id)]
+    return [MemberOut.of(u) for u in await rooms.members(db, room.id)]
 
 
 MEMBER_WRITE = {

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import render
+from app import faces, render
 from app.auth import USERNAME_RE
 from app.files import attachments as files
-from app.models import Message, Room, User
+from app.models import MAX_DISPLAY_NAME, Message, Room, User
 from app.reactions import MAX_NAMED, Reactions
 from app.render import MessageView
 from app.rooms import CONTROL_CHARS, MAX_DIRECT
@@ -103,10 +103,50 @@ TOO_FAST: Responses = {
 # Accounts -------------------------------------------------------------------
 
 
+DISPLAY_NAME = Field(
+    None,
+    description="Shown beside the username (set on the account page); null: none.",
+    examples=["Alice Liddell"],
+)
+AVATAR_URL = Field(
+    None,
+    description="The avatar's image (for logged-in callers); null: the page shows initials.",
+    examples=["/avatars/1?v=3f2a9c0d1e4b5a67"],
+)
+
+
 class Me(BaseModel):
     id: int = Field(examples=[1])
     username: str = Field(examples=["alice"])
     is_admin: bool = Field(examples=[False])
+    display_name: str | None = DISPLAY_NAME
+    avatar_url: str | None = AVATAR_URL
+
+    @classmethod
+    def of(cls, user: User) -> Me:
+        return cls(
+            id=user.id,
+            username=user.username,
+            is_admin=user.is_admin,
+            display_name=user.display_name,
+            avatar_url=avatar_url(user),
+        )
+
+
+def avatar_url(user: User) -> str | None:
+    """A user object's avatar_url (app.faces)."""
+    return faces.avatar_url(user.id, user.avatar_key) if user.avatar_key else None
+
+
+class MePatch(BaseModel):
+    model_config = STRICT
+
+    display_name: str = Field(
+        max_length=4 * MAX_DISPLAY_NAME,
+        description=f"Up to {MAX_DISPLAY_NAME} characters once control characters and bidi "
+        "overrides are removed and spaces collapsed; empty clears it.",
+        examples=["Alice Liddell"],
+    )
 
 
 class UserOut(Me):
@@ -115,7 +155,12 @@ class UserOut(Me):
     @classmethod
     def of(cls, user: User) -> UserOut:
         return cls(
-            id=user.id, username=user.username, is_admin=user.is_admin, created_at=user.created_at
+            id=user.id,
+            username=user.username,
+            is_admin=user.is_admin,
+            created_at=user.created_at,
+            display_name=user.display_name,
+            avatar_url=avatar_url(user),
         )
 
 
@@ -210,6 +255,17 @@ class RoomIn(BaseModel):
 class MemberOut(BaseModel):
     id: int = Field(examples=[2])
     username: str = Field(examples=["bob"])
+    display_name: str | None = DISPLAY_NAME
+    avatar_url: str | None = AVATAR_URL
+
+    @classmethod
+    def of(cls, user: User) -> MemberOut:
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            avatar_url=avatar_url(user),
+        )
 
 
 class DirectIn(BaseModel):
@@ -289,6 +345,9 @@ class MessageOut(BaseModel):
         description="The author's username; null once the message is deleted.",
         examples=["alice"],
     )
+    author_display_name: str | None = Field(
+        None, description="The author's display name, if they have one (null once deleted)."
+    )
     text: str | None = Field(
         description="The text as it was sent (Markdown source); null once the message is deleted.",
         examples=["Hi *all*"],
@@ -338,6 +397,7 @@ class MessageOut(BaseModel):
             rev=row.rev or row.seq,
             room_id=room_id,
             author=None if deleted else row.author,
+            author_display_name=None if deleted else row.display_name,
             text=None if deleted else row.text,
             html=None if deleted else str(render.text_html(row)),
             created_at=row.created_at,
