@@ -19,7 +19,13 @@ data:, relative paths, entity tricks) fails markdown-it's link rule and stays te
 
 ``@name`` of a user the message mentions becomes the same element as before
 (``<span class="mention" data-mention="…">``) wherever it sits in the formatting,
-except inside code and link text.
+except inside code and link text; ``mentionable()`` reads the names from the same
+text tokens, so an ``@name`` in code notifies nobody either.
+
+The writer renders outside its write transaction (``prepare()``, in the sender's
+task): the mentions are only known inside it, so the HTML is rendered with the
+names the text may mention, and the writer renders again, inside, only when the
+mentions it found differ (a name that is nobody, or a capitalised username).
 
 nh3 (the ammonia sanitizer) then cleans the result against an allowlist of the
 tags and attributes above, as a second wall: if markdown-it ever let something
@@ -30,7 +36,8 @@ reaches the page. It also sets every link's ``rel`` and ``target``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import nh3
 from markdown_it import MarkdownIt
@@ -41,7 +48,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import escape
 
-from app.mentions import MENTION_RE, resolve
+from app.mentions import MENTION_RE, candidates, resolve
 
 SCHEMES = frozenset({"http", "https", "mailto"})
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -119,26 +126,37 @@ def _linkify_inline(state: StateInline, silent: bool) -> bool:
 
 
 def _mark_mentions(state: StateCore) -> None:
-    """Split the text tokens outside links around each mention of a mentioned user
-    (``env["mentioned"]``: username key -> username) into a mention token."""
-    mentioned: dict[str, str] = state.env.get("mentioned") or {}
+    """The core rule: mentions of ``env["mentioned"]`` (username key -> username)."""
+    _mark(state.tokens, state.env.get("mentioned") or {})
+
+
+def _mark(tokens: list[Token], mentioned: dict[str, str]) -> None:
+    """Split the text tokens outside code and links around each mention of a
+    mentioned user into a mention token."""
     if not mentioned:
         return
-    for block in state.tokens:
+    for block in tokens:
         if block.type != "inline" or not block.children or "@" not in block.content:
             continue
         children: list[Token] = []
-        in_link = 0
-        for token in block.children:
-            if token.type == "link_open":
-                in_link += 1
-            elif token.type == "link_close":
-                in_link -= 1
-            if token.type == "text" and not in_link and "@" in token.content:
+        for token, shown in _texts(block.children):
+            if shown and "@" in token.content:
                 children += _split_mentions(token.content, mentioned)
             else:
                 children.append(token)
         block.children = children
+
+
+def _texts(children: list[Token]) -> Iterator[tuple[Token, bool]]:
+    """Each inline token, and whether it is text shown as text: code spans are
+    tokens of their own, and a link's text is the link's."""
+    in_link = 0
+    for token in children:
+        if token.type == "link_open":
+            in_link += 1
+        elif token.type == "link_close":
+            in_link -= 1
+        yield token, token.type == "text" and not in_link
 
 
 def _split_mentions(text: str, mentioned: dict[str, str]) -> list[Token]:
@@ -182,11 +200,66 @@ MD = _parser()
 def to_html(text: str, mentions: str = "") -> str:
     """``text`` as the HTML its message shows, with ``mentions`` (the usernames it
     mentions, space-separated, as app.mentions found them) as mention elements."""
-    mentioned = {name.casefold(): name for name in mentions.split()}
-    # A lone surrogate (JSON allows "\ud800") cannot be encoded for the sanitizer.
-    text = SURROGATE_RE.sub("\ufffd", text)
-    html = MD.render(text, {"mentioned": mentioned})
+    html = MD.render(_encodable(text), {"mentioned": _mentioned(mentions)})
     return sanitize(html)
+
+
+def mentionable(text: str) -> list[str]:
+    """The username keys ``text`` may mention (app.mentions.candidates), read from
+    the text it shows as text only: an ``@name`` in code or a link's text is none."""
+    return candidates(_shown(MD.parse(_encodable(text), {})))
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A text rendered before its write transaction: ``html`` is
+    ``to_html(text, guess)``, where ``guess`` is every name it may mention, as
+    typed (the composer completes a name as the username is spelled)."""
+
+    keys: list[str]  # what mentionable() gives
+    guess: str
+    html: str
+
+    def html_for(self, text: str, mentions: str) -> str:
+        """The HTML for the mentions the writer found: this one if it guessed them."""
+        return self.html if mentions == self.guess else to_html(text, mentions)
+
+
+def prepare(text: str) -> Prepared:
+    """mentionable() and to_html() of one parse."""
+    tokens = MD.parse(_encodable(text), {})
+    shown = _shown(tokens)
+    keys = candidates(shown)
+    typed: dict[str, str] = {}
+    for match in MENTION_RE.finditer(shown):
+        for name in (match.group(1), match.group(1).rstrip(".-")):
+            typed.setdefault(name.casefold(), name)
+    guess = " ".join(typed.get(key, key) for key in keys)
+    _mark(tokens, _mentioned(guess))
+    html = sanitize(MD.renderer.render(tokens, MD.options, {}))
+    return Prepared(keys, guess, html)
+
+
+def _shown(tokens: list[Token]) -> str:
+    """The text of ``tokens`` that shows as text, with the ``@`` in it."""
+    pieces = [
+        token.content
+        for block in tokens
+        if block.type == "inline" and block.children and "@" in block.content
+        for token, as_text in _texts(block.children)
+        if as_text and "@" in token.content
+    ]
+    # A newline between pieces: a token's edge is where a name starts or ends.
+    return "\n".join(pieces)
+
+
+def _mentioned(mentions: str) -> dict[str, str]:
+    return {name.casefold(): name for name in mentions.split()}
+
+
+def _encodable(text: str) -> str:
+    # A lone surrogate (JSON allows "\ud800") cannot be encoded for the sanitizer.
+    return SURROGATE_RE.sub("\ufffd", text)
 
 
 def sanitize(html: str) -> str:

@@ -14,6 +14,11 @@ searcher a member of half of those):
 The messages are written straight into the database (not through the writer),
 then the index is built: on SQLite by `reindex` itself (the figure reported), on
 PostgreSQL by CREATE INDEX after the copy, then rebuilt once by `reindex`.
+
+Seeding 1M messages takes minutes: `--reuse` searches a database this script
+seeded before (same --messages and --rooms), after applying any newer migration
+(their time is printed: that is how long they take on a big table), and
+`--no-reindex` skips the rebuild.
 """
 
 from __future__ import annotations
@@ -41,10 +46,8 @@ from app.settings import Settings
 VOCABULARY = 50_000
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvz" for v in "aeiou"]
 CHUNK = 50_000
-NEW_INDEX = (
-    "CREATE INDEX ix_messages_search ON messages "
-    "USING gin (to_tsvector('simple', translate(talkroom_unaccent(text), '<>', '  ')))"
-)
+# Migration 0022's index on the stored tsvector (COPY fills the generated column).
+NEW_INDEX = "CREATE INDEX ix_messages_search ON messages USING gin (search_document)"
 
 
 def vocabulary(rng: random.Random) -> list[str]:
@@ -107,7 +110,8 @@ def seed_sqlite(path: Path, room_ids: list[int], writer: int, bodies, count: int
     with sqlite3.connect(path) as db:
         batch = []
         for room, author, seq, body, when in rows(room_ids, writer, bodies, count):
-            batch.append((room, author, seq, body, when.strftime("%Y-%m-%d %H:%M:%S.%f"), ""))
+            stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")
+            batch.append((room, author, seq, seq, body, stamp, ""))
             if len(batch) == CHUNK:
                 _sqlite_insert(db, batch)
                 batch = []
@@ -119,8 +123,8 @@ def seed_sqlite(path: Path, room_ids: list[int], writer: int, bodies, count: int
 
 def _sqlite_insert(db: sqlite3.Connection, batch: list[tuple]) -> None:
     db.executemany(
-        "INSERT INTO messages (room_id, author_id, seq, text, created_at, mentions) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (room_id, author_id, seq, rev, text, created_at, mentions) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         batch,
     )
 
@@ -133,8 +137,8 @@ async def seed_postgres(url: str, room_ids: list[int], writer: int, bodies, coun
     try:
         await conn.execute("DROP INDEX IF EXISTS ix_messages_search")
         batch = []
-        for record in rows(room_ids, writer, bodies, count):
-            batch.append((*record, ""))
+        for room, author, seq, body, when in rows(room_ids, writer, bodies, count):
+            batch.append((room, author, seq, seq, body, when, ""))
             if len(batch) == CHUNK:
                 await _pg_copy(conn, batch)
                 batch = []
@@ -155,7 +159,7 @@ async def _pg_copy(conn, batch: list[tuple]) -> None:
     await conn.copy_records_to_table(
         "messages",
         records=batch,
-        columns=["room_id", "author_id", "seq", "text", "created_at", "mentions"],
+        columns=["room_id", "author_id", "seq", "rev", "text", "created_at", "mentions"],
     )
 
 
@@ -169,6 +173,7 @@ def queries(words: list[str], rng: random.Random) -> dict[str, list[str]]:
         "prefix, 5 letters of a rare word": [w[:5] for w in words[-20:-10]],
         "phrase of two common words": [f'"{words[0]} {words[1]}"'],
         "nowhere": ["qqqxxyy"],
+        "rare word and common word": [f"{words[i]} {w}" for i, w in enumerate(words[-10:])],
     }
 
 
@@ -176,32 +181,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
     rng = random.Random(14)
     words = vocabulary(rng)
     db = Database(settings)
-    searcher_id, writer, room_ids = await seed_rooms(db, args.rooms)
-    began = time.perf_counter()
-    bodies = texts(rng, words, args.messages)
-    kind = "sqlite" if settings.is_sqlite else "postgresql"
-    if settings.is_sqlite:
-        path = settings.data_dir.resolve() / "talkroom.db"
-        await asyncio.to_thread(seed_sqlite, path, room_ids, writer, bodies, args.messages)
-        built = None
+    if args.reuse:
+        async with db.read() as session:
+            searcher_id = await session.scalar(select(User.id).where(User.username == "searcher"))
+        assert searcher_id is not None, "--reuse needs a database this script seeded"
     else:
-        built = await seed_postgres(settings.database, room_ids, writer, bodies, args.messages)
-    print(
-        f"seeded {args.messages:,} messages in {args.rooms} rooms ({kind}) in "
-        f"{time.perf_counter() - began:.1f} s"
-    )
-    if built is not None:
-        print(f"CREATE INDEX after the copy: {built:.1f} s")
-    last = [0.0]
-
-    def progress(done: int, total: int, what: str) -> None:
-        if time.perf_counter() - last[0] > 10:
-            last[0] = time.perf_counter()
-            print(f"  reindex {done:,}/{total:,} {what}", flush=True)
-
-    began = time.perf_counter()
-    outcome = await reindex(db, progress, batch=args.batch)
-    print(f"talkroom reindex: {outcome.messages:,} messages in {time.perf_counter() - began:.1f} s")
+        searcher_id = await seed(args, settings, db, rng, words)
+    if not args.no_reindex:
+        await timed_reindex(args, db)
     index = create_index(settings.database)
     async with db.read() as session:
         searcher = await session.get(User, searcher_id)
@@ -221,6 +208,42 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
     await db.close()
 
 
+async def seed(
+    args: argparse.Namespace, settings: Settings, db: Database, rng: random.Random, words
+) -> int:
+    """Rooms, users and messages; the searcher's id."""
+    searcher_id, writer, room_ids = await seed_rooms(db, args.rooms)
+    began = time.perf_counter()
+    bodies = texts(rng, words, args.messages)
+    kind = "sqlite" if settings.is_sqlite else "postgresql"
+    if settings.is_sqlite:
+        path = settings.data_dir.resolve() / "talkroom.db"
+        await asyncio.to_thread(seed_sqlite, path, room_ids, writer, bodies, args.messages)
+        built = None
+    else:
+        built = await seed_postgres(settings.database, room_ids, writer, bodies, args.messages)
+    print(
+        f"seeded {args.messages:,} messages in {args.rooms} rooms ({kind}) in "
+        f"{time.perf_counter() - began:.1f} s"
+    )
+    if built is not None:
+        print(f"CREATE INDEX after the copy: {built:.1f} s")
+    return searcher_id
+
+
+async def timed_reindex(args: argparse.Namespace, db: Database) -> None:
+    last = [0.0]
+
+    def progress(done: int, total: int, what: str) -> None:
+        if time.perf_counter() - last[0] > 10:
+            last[0] = time.perf_counter()
+            print(f"  reindex {done:,}/{total:,} {what}", flush=True)
+
+    began = time.perf_counter()
+    outcome = await reindex(db, progress, batch=args.batch)
+    print(f"talkroom reindex: {outcome.messages:,} messages in {time.perf_counter() - began:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--rooms", type=int, default=100)
@@ -228,10 +251,16 @@ def main() -> None:
     parser.add_argument("--database", help="a fresh database URL (default: a new SQLite file)")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each query list")
     parser.add_argument("--batch", type=int, default=5000, help="reindex batch (SQLite)")
+    parser.add_argument("--reuse", action="store_true", help="search an already seeded database")
+    parser.add_argument("--no-reindex", action="store_true", help="skip `talkroom reindex`")
+    parser.add_argument("--data-dir", type=Path, help="keep the SQLite file here (for --reuse)")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="talkroom-bench-search-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="talkroom-bench-search-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=data_dir, database_url=args.database)
+    began = time.perf_counter()
     upgrade_database(settings)  # runs its own event loop
+    print(f"migrations applied in {time.perf_counter() - began:.1f} s")
     asyncio.run(run(args, settings))
 
 

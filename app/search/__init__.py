@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
+from app.search import postgres
 from app.search.base import SearchIndex
 from app.search.postgres import PostgresIndex
 from app.search.sqlite import SqliteIndex
@@ -18,8 +19,11 @@ def create_index(url: URL | str) -> SearchIndex:
 
 
 def not_search_index(name: str | None, type_: str, parent_names: object) -> bool:
-    """For Alembic's include_name: the index's tables (FTS5's shadow tables too) and
-    index are made by migration 0007, not mapped in app.models."""
+    """For Alembic's include_name: the index's tables (FTS5's shadow tables too),
+    column and index are made by migrations 0007, 0014 and 0022, not mapped in
+    app.models (each database has only its own)."""
+    if type_ == "column" and name == postgres.COLUMN:
+        return False
     return not (name or "").startswith(("messages_fts", "ix_messages_search"))
 
 

@@ -1,12 +1,12 @@
 """The search index protocol: the writer (and later edits and deletes) keep it in
-step, and app.search.find asks it which messages match."""
+step, and app.search.find asks it for the matching messages."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.search.query import Parsed
@@ -29,8 +29,16 @@ class SearchIndex(Protocol):
         """Fill ``parsed.expansions`` where this index answers exact terms faster
         than prefixes (or do nothing)."""
 
-    def matching(self, query: Select[Any], parsed: Parsed, before: int | None) -> Select[Any]:
-        """``query`` (a select from messages) narrowed to the messages whose text
-        matches ``parsed``'s words and phrases, with ids below ``before``, newest
-        (highest id) first, in the way this index answers fastest."""
+    async def find(
+        self,
+        session: AsyncSession,
+        query: Select[Any],
+        parsed: Parsed,
+        before: int | None,
+        limit: int,
+    ) -> Sequence[Row[Any]]:
+        """The rows of ``query`` (a select from messages, already scoped by access
+        and filters) whose text matches ``parsed``'s words and phrases, with ids
+        below ``before``, newest (highest id) first, at most ``limit``: run in the
+        way this index answers fastest."""
         ...

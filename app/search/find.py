@@ -48,14 +48,13 @@ class Hit:
         return f"/rooms/{self.room_id}/messages/{self.seq}"
 
 
-def _query(user: User, parsed: Parsed, room_id: int | None, limit: int) -> Select[Any]:
+def _query(user: User, parsed: Parsed, room_id: int | None) -> Select[Any]:
     query = (
         select(*COLUMNS)
         .select_from(MESSAGES)
         .join(ROOMS, ROOMS.c.id == MESSAGES.c.room_id)
         .join(USERS, USERS.c.id == MESSAGES.c.author_id)
         .where(access.readable_rooms(user))
-        .limit(limit)
     )
     if room_id is not None:
         query = query.where(MESSAGES.c.room_id == room_id)
@@ -82,16 +81,16 @@ async def search(
     parsed = parse(text.replace("\x00", " "))  # PostgreSQL refuses NUL in any string
     if parsed.empty and parsed.author is None and parsed.room is None:
         return []
-    query = _query(user, parsed, room_id, limit)
-    if parsed.empty:
-        query = query.order_by(MESSAGES.c.id.desc())
-        if before is not None:
-            query = query.where(MESSAGES.c.id < before)
+    query = _query(user, parsed, room_id)
     async with db.read() as session:
-        if not parsed.empty:
+        if parsed.empty:
+            query = query.order_by(MESSAGES.c.id.desc()).limit(limit)
+            if before is not None:
+                query = query.where(MESSAGES.c.id < before)
+            rows = (await session.execute(query)).all()
+        else:
             await index.expand(session, parsed)
-            query = index.matching(query, parsed, before)
-        rows = (await session.execute(query)).all()
+            rows = await index.find(session, query, parsed, before, limit)
     directs = [Room(id=row.room_id) for row in rows if row.kind == access.DIRECT]
     names = await rooms.direct_names(db, directs, user)
     return [

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, column, table, text
+from sqlalchemy import Integer, Row, Select, bindparam, column, table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models import Message
@@ -115,7 +115,14 @@ class SqliteIndex:
             if len(terms) <= MAX_EXPANSION:
                 parsed.expansions[word] = [t for t in terms if t != low]
 
-    def matching(self, query: Select[Any], parsed: Parsed, before: int | None) -> Select[Any]:
+    async def find(
+        self,
+        session: AsyncSession,
+        query: Select[Any],
+        parsed: Parsed,
+        before: int | None,
+        limit: int,
+    ) -> Sequence[Row[Any]]:
         # Driven from the FTS table: FTS5 walks a term's rowids in either order and
         # takes the rowid bound and the ORDER BY itself, so a page of a common word
         # stops after ``limit`` rows instead of sorting every hit.
@@ -123,5 +130,8 @@ class SqliteIndex:
             query.join(FTS, FTS.c.rowid == MESSAGES.c.id)
             .where(text(f"{TABLE} MATCH :match").bindparams(match=to_fts5(parsed)))
             .order_by(FTS.c.rowid.desc())
+            .limit(limit)
         )
-        return query if before is None else query.where(FTS.c.rowid < before)
+        if before is not None:
+            query = query.where(FTS.c.rowid < before)
+        return list((await session.execute(query)).all())

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
-from support import MESSAGE_RE, Browser, Inbox, Server, execute
+from support import MESSAGE_RE, Browser, Inbox, Server, execute, query
 
 SOURCE = (
     "**bold** and *it* `x<y` @{bob}\n> quoted\n\n- one\n- two\n\n"
@@ -82,7 +83,6 @@ async def test_a_formatted_message_renders_the_same_everywhere(
 async def test_the_stored_html_is_what_the_writer_rendered(
     server: Server, make_user, room: int
 ) -> None:
-    from support import query
 
     alice: Browser = await make_user()
     posted = await alice.api("POST", f"/api/rooms/{room}/messages", json={"text": "*stored*"})
@@ -90,3 +90,141 @@ async def test_the_stored_html_is_what_the_writer_rendered(
         server, "SELECT text, html FROM messages WHERE id = :id", id=posted.json()["id"]
     )
     assert rows == [("*stored*", "<p><em>stored</em></p>")]
+
+
+async def unread_mentions(browser: Browser, room: int) -> int:
+    rooms = (await browser.api("GET", "/api/rooms")).json()
+    return next(r for r in rooms if r["id"] == room)["mentions"]
+
+
+async def test_a_name_in_code_mentions_nobody(server: Server, make_user, room: int) -> None:
+    """``@bob`` in a code span, a code block or a link's text neither notifies bob nor
+    renders as a mention, sent or edited; outside them it does both."""
+    alice, bob = await make_user(), await make_user()
+    name = bob.username
+    url = f"/api/rooms/{room}/messages"
+    before = await unread_mentions(bob, room)
+    for text in (f"`@{name}`", f"```\nping @{name}\n```", f"[@{name}](https://example.com/)"):
+        sent = await alice.api("POST", url, json={"text": text})
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["mentions"] == [] and "data-mention" not in sent.json()["html"]
+    assert await unread_mentions(bob, room) == before
+    # An edit that moves the name into code takes the mention back.
+    plain = (await alice.api("POST", url, json={"text": f"hi @{name}"})).json()
+    assert plain["mentions"] == [name] and f'data-mention="{name}"' in plain["html"]
+    assert await unread_mentions(bob, room) == before + 1
+    edited = await alice.api("PATCH", f"{url}/{plain['id']}", json={"text": f"hi `@{name}`"})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["mentions"] == [] and "data-mention" not in edited.json()["html"]
+    assert await unread_mentions(bob, room) == before
+    rows = await query(
+        server, "SELECT count(*) FROM message_mentions WHERE message_id = :m", m=plain["id"]
+    )
+    assert rows == [(0,)]
+
+
+# Markdown link tricks (issue 14): none may become a script, a data: image or an
+# attribute of its own; each is kept as sent and shown as text or a safe link.
+LINK_TRICKS = [
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](java&#x09;script:alert(1))",
+    "[x](<javascript:alert(1)>)",
+    "[x]: javascript:alert(1)\n\n[x]",
+    "![](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
+    "![x](https://example.com/p.png)",
+    "[x](data:text/html,<script>alert(1)</script>)",
+    '<https://example.com/"onmouseover="alert(1)>',
+    "<https://example.com/'onmouseover='alert(1)'>",
+    'https://example.com/"><script>alert(1)</script>',
+    '[x](https://example.com/" onclick="alert(1))',
+    '[x](https://example.com/ "title" onclick="alert(1)")',
+    "<javascript:alert(1)>",
+    "mailto:a@example.com?subject=%22%3E%3Cscript%3E",
+]
+HREF_RE = re.compile(r'href="([^"]*)"')
+
+
+async def test_markdown_link_tricks_stay_inert(server: Server, make_user, room: int) -> None:
+    from test_hardening_input import assert_inert
+
+    alice = await make_user()
+    ids = []
+    for text in LINK_TRICKS:
+        sent = await alice.api("POST", f"/api/rooms/{room}/messages", json={"text": text})
+        assert sent.status_code == 201, (text, sent.text)
+        message = sent.json()
+        assert message["text"] == text
+        html = message["html"]
+        assert_inert(html, None)
+        assert "<img" not in html and "<script" not in html, (text, html)
+        assert all(re.match(r"(https?|mailto):", h) for h in HREF_RE.findall(html)), html
+        ids.append(message["id"])
+    page = (await alice.client.get(f"/rooms/{room}")).text
+    assert_inert(page, None)
+    assert set(ids) <= set(shown(page))
+
+
+def deepest(pattern: str, limit: int = 4000) -> str:
+    """``pattern`` ("open{}close") nested as deep as fits in one message."""
+    open_, close = pattern.split("{}")
+    depth = (limit - 1) // (len(open_) + len(close))
+    return open_ * depth + "a" + close * depth
+
+
+NESTING = {
+    "emphasis": "*{}*",
+    "strong": "**{}**",
+    "mixed": "*_{}_*",
+    "links": "[{}](http://x)",
+    "brackets": "[{}]",
+    "backticks": "`{}",
+}
+
+
+async def test_deep_nesting_is_refused_past_the_limit_and_inert_within_it(
+    server: Server, make_user, room: int
+) -> None:
+    """Nesting 10,000 deep is over the 4,000-character limit (422, nothing saved);
+    as deep as fits, and ">"/"- " 3,999 deep, it is saved, rendered quickly and
+    inert, and the room's page still renders."""
+    from test_hardening_input import assert_inert
+
+    alice = await make_user()
+    url = f"/api/rooms/{room}/messages"
+    last = (await alice.api("GET", url)).json()
+    for pattern in ("*{}*", "**{}**", "[{}](http://x)"):
+        open_, close = pattern.split("{}")
+        text = open_ * 10_000 + "a" + close * 10_000
+        refused = await alice.api("POST", url, json={"text": text})
+        assert refused.status_code == 422 and "4000" in refused.text
+    assert (await alice.api("GET", url)).json() == last
+    texts = [deepest(p) for p in NESTING.values()]
+    texts += [">" * 3998 + " a", "- " * 1999 + "a", "1. " * 1333 + "a"]
+    for text in texts:
+        assert len(text) <= 4000
+        started = time.monotonic()
+        sent = await alice.api("POST", url, json={"text": text})
+        assert sent.status_code == 201, sent.text
+        assert time.monotonic() - started < 10  # seconds: a busy machine, not a hang
+        assert_inert(sent.json()["html"], None)
+        assert len(re.findall(r"<blockquote>|<ul>|<ol>|<li>", sent.json()["html"])) <= 50
+    page = await alice.client.get(f"/rooms/{room}")
+    assert page.status_code == 200
+    assert_inert(page.text, None)
+
+
+async def test_a_4000_character_code_block_is_kept_whole(
+    server: Server, make_user, room: int
+) -> None:
+    alice = await make_user()
+    line = "if a < b:  # <script>alert(1)</script>\n\tpass  \n"
+    body = (line * 100)[: 4000 - 8] + "\n"
+    text = f"```\n{body}```"
+    assert len(text) == 4000
+    sent = await alice.api("POST", f"/api/rooms/{room}/messages", json={"text": text})
+    assert sent.status_code == 201, sent.text
+    escaped = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert sent.json()["html"] == f"<pre><code>{escaped}</code></pre>"
+    page = (await alice.client.get(f"/rooms/{room}")).text
+    assert shown(page)[sent.json()["id"]] == sent.json()["html"]
