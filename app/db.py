@@ -9,8 +9,10 @@ their turn instead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +66,42 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+class _SharedReads:
+    """One request's reads: the session they share, opened at the first read."""
+
+    __slots__ = ("db", "task", "session")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # Only the task that opened the scope shares it: a task started inside it
+        # copies the context, and two tasks must never use one session at once.
+        self.task = asyncio.current_task()
+        self.session: AsyncSession | None = None
+
+    def owns(self, db: Database) -> bool:
+        return self.db is db and self.task is asyncio.current_task()
+
+    async def end(self) -> None:
+        """Give the connection back. The session stays: a read after this checks
+        out a connection again (as does a block still holding it), and the
+        scope's own end gives that one back too."""
+        if self.session is not None:
+            await self.session.close()
+
+
+_shared: ContextVar[_SharedReads | None] = ContextVar("talkroom_shared_reads", default=None)
+
+
 class Database:
-    """Owns the engine; hands out read sessions and write transactions."""
+    """Owns the engine; hands out read sessions and write transactions.
+
+    Inside ``shared_reads()`` (a page request, app.web.reads) every ``read()`` uses
+    one session: one connection checkout and one BEGIN for the request's reads
+    instead of one per query. Each is several thread hops on aiosqlite, the cost
+    that dominated a page. A ``write()`` ends the shared session first, so a request
+    never holds one connection while it waits for another (with the pool full, that
+    would wait on itself), and its later reads see what it wrote.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
@@ -76,12 +112,51 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._reader() as session:
-            yield session
+        shared = _shared.get()
+        if shared is None or not shared.owns(self):
+            async with self._reader() as session:
+                yield session
+            return
+        if shared.session is None:
+            shared.session = self._reader()
+        try:
+            yield shared.session
+        except BaseException:
+            await shared.end()  # a failed statement may leave the session unusable
+            raise
+
+    @asynccontextmanager
+    async def shared_reads(self) -> AsyncIterator[_SharedReads]:
+        """The reads in this block (this task's) share one session; see the class."""
+        shared = _SharedReads(self)
+        token = _shared.set(shared)
+        try:
+            yield shared
+        finally:
+            _shared.reset(token)
+            await shared.end()
+
+    async def end_shared_reads(self) -> None:
+        """Give back this task's shared read session, if it holds one."""
+        shared = _shared.get()
+        if shared is not None and shared.owns(self):
+            await shared.end()
+
+    @asynccontextmanager
+    async def unshared(self) -> AsyncIterator[None]:
+        """Each read in this block uses a session of its own again, as outside
+        ``shared_reads()``: for work that waits on another task's transaction."""
+        await self.end_shared_reads()
+        token = _shared.set(None)
+        try:
+            yield
+        finally:
+            _shared.reset(token)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on error."""
+        await self.end_shared_reads()
         async with self._writer() as session, session.begin():
             yield session
 

@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.web import account, admin, admin_bots, api, docs, errors, pages, ws
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
+from app.web.reads import SharedReads
 from app.webhooks import worker as webhooks
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         exception_handlers=errors.EXCEPTION_HANDLERS,
     )
+    app.add_middleware(SharedReads)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
