@@ -28,6 +28,11 @@ from sqlalchemy.ext.asyncio import (
 from app.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections kept open on SQLite. Past the pool's size a returned connection is
+# closed, and a new one costs a thread (aiosqlite's), the connect and four PRAGMAs:
+# with SQLAlchemy's default of 5, 16 concurrent page requests (each holding one for
+# its reads, app.web.reads) opened and closed connections all the time.
+SQLITE_POOL_SIZE = 20
 _SELECT_1 = text("SELECT 1")
 
 
@@ -44,14 +49,24 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+    options = conn.get_execution_options()
+    if options.get("shared_read"):
+        # A request's shared reads (Database.shared_reads): each statement is its own
+        # snapshot, as each is on PostgreSQL, and the BEGIN's round trip is saved.
+        return
+    mode = "IMMEDIATE" if options.get("write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.database, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database,
+            connect_args={"timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -106,6 +121,9 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._shared_reader = async_sessionmaker(
+            self.engine.execution_options(shared_read=True), expire_on_commit=False
+        )
         self._writer = async_sessionmaker(
             self.engine.execution_options(write=True), expire_on_commit=False
         )
@@ -118,7 +136,7 @@ class Database:
                 yield session
             return
         if shared.session is None:
-            shared.session = self._reader()
+            shared.session = self._shared_reader()
         try:
             yield shared.session
         except BaseException:

@@ -42,13 +42,26 @@ async def room_names(db: Database) -> list[str]:
         return list(await session.scalars(select(Room.name).order_by(Room.name)))
 
 
+def begins(db: Database) -> list[str]:
+    """Every BEGIN the engine sends from now on."""
+    sent: list[str] = []
+
+    def executed(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("BEGIN"):
+            sent.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", executed)
+    return sent
+
+
 async def test_reads_in_a_scope_share_one_connection(db: Database) -> None:
     await create_room(db, name="one")
-    seen = checkouts(db)
+    seen, sent = checkouts(db), begins(db)
     async with db.shared_reads():
         for _ in range(3):
             assert await room_names(db) == ["one"]
     assert len(seen) == 1
+    assert sent == []  # each shared read is its own snapshot: no BEGIN's round trip
     for _ in range(3):
         await room_names(db)
     assert len(seen) == 4  # outside a scope: one each, as before
@@ -58,7 +71,7 @@ async def test_a_write_ends_the_shared_session_and_later_reads_see_it(db: Databa
     await create_room(db, name="one")
     async with db.shared_reads() as shared:
         assert await room_names(db) == ["one"]
-        # The read transaction holds its snapshot; the write takes another connection.
+        # The write gives the shared connection back before it takes its own.
         async with db.write() as session:
             assert shared.session is not None and not shared.session.in_transaction()
             await session.execute(
