@@ -111,11 +111,12 @@ class Database:
     """Owns the engine; hands out read sessions and write transactions.
 
     Inside ``shared_reads()`` (a page request, app.web.reads) every ``read()`` uses
-    one session: one connection checkout and one BEGIN for the request's reads
-    instead of one per query. Each is several thread hops on aiosqlite, the cost
-    that dominated a page. A ``write()`` ends the shared session first, so a request
-    never holds one connection while it waits for another (with the pool full, that
-    would wait on itself), and its later reads see what it wrote.
+    one session: one connection checkout for the request's reads instead of one
+    (and a BEGIN, on SQLite none at all: see _sqlite_begin) per query. Each is
+    several thread hops on aiosqlite, the cost that dominated a page. A ``write()``
+    ends the shared session first, so a request never holds one connection while it
+    waits for another (with the pool full, that would wait on itself), and its later
+    reads see what it wrote.
     """
 
     def __init__(self, settings: Settings) -> None:
