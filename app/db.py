@@ -9,8 +9,10 @@ their turn instead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,11 @@ from sqlalchemy.ext.asyncio import (
 from app.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections kept open on SQLite. Past the pool's size a returned connection is
+# closed, and a new one costs a thread (aiosqlite's), the connect and four PRAGMAs:
+# with SQLAlchemy's default of 5, 16 concurrent page requests (each holding one for
+# its reads, app.web.reads) opened and closed connections all the time.
+SQLITE_POOL_SIZE = 20
 _SELECT_1 = text("SELECT 1")
 
 
@@ -42,14 +49,24 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+    options = conn.get_execution_options()
+    if options.get("shared_read"):
+        # A request's shared reads (Database.shared_reads): each statement is its own
+        # snapshot, as each is on PostgreSQL, and the BEGIN's round trip is saved.
+        return
+    mode = "IMMEDIATE" if options.get("write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.database, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            settings.database,
+            connect_args={"timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -64,24 +81,101 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+class _SharedReads:
+    """One request's reads: the session they share, opened at the first read."""
+
+    __slots__ = ("db", "task", "session")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # Only the task that opened the scope shares it: a task started inside it
+        # copies the context, and two tasks must never use one session at once.
+        self.task = asyncio.current_task()
+        self.session: AsyncSession | None = None
+
+    def owns(self, db: Database) -> bool:
+        return self.db is db and self.task is asyncio.current_task()
+
+    async def end(self) -> None:
+        """Give the connection back. The session stays: a read after this checks
+        out a connection again (as does a block still holding it), and the
+        scope's own end gives that one back too."""
+        if self.session is not None:
+            await self.session.close()
+
+
+_shared: ContextVar[_SharedReads | None] = ContextVar("talkroom_shared_reads", default=None)
+
+
 class Database:
-    """Owns the engine; hands out read sessions and write transactions."""
+    """Owns the engine; hands out read sessions and write transactions.
+
+    Inside ``shared_reads()`` (a page request, app.web.reads) every ``read()`` uses
+    one session: one connection checkout for the request's reads instead of one
+    (and a BEGIN, on SQLite none at all: see _sqlite_begin) per query. Each is
+    several thread hops on aiosqlite, the cost that dominated a page. A ``write()``
+    ends the shared session first, so a request never holds one connection while it
+    waits for another (with the pool full, that would wait on itself), and its later
+    reads see what it wrote.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._shared_reader = async_sessionmaker(
+            self.engine.execution_options(shared_read=True), expire_on_commit=False
+        )
         self._writer = async_sessionmaker(
             self.engine.execution_options(write=True), expire_on_commit=False
         )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._reader() as session:
-            yield session
+        shared = _shared.get()
+        if shared is None or not shared.owns(self):
+            async with self._reader() as session:
+                yield session
+            return
+        if shared.session is None:
+            shared.session = self._shared_reader()
+        try:
+            yield shared.session
+        except BaseException:
+            await shared.end()  # a failed statement may leave the session unusable
+            raise
+
+    @asynccontextmanager
+    async def shared_reads(self) -> AsyncIterator[_SharedReads]:
+        """The reads in this block (this task's) share one session; see the class."""
+        shared = _SharedReads(self)
+        token = _shared.set(shared)
+        try:
+            yield shared
+        finally:
+            _shared.reset(token)
+            await shared.end()
+
+    async def end_shared_reads(self) -> None:
+        """Give back this task's shared read session, if it holds one."""
+        shared = _shared.get()
+        if shared is not None and shared.owns(self):
+            await shared.end()
+
+    @asynccontextmanager
+    async def unshared(self) -> AsyncIterator[None]:
+        """Each read in this block uses a session of its own again, as outside
+        ``shared_reads()``: for work that waits on another task's transaction."""
+        await self.end_shared_reads()
+        token = _shared.set(None)
+        try:
+            yield
+        finally:
+            _shared.reset(token)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on error."""
+        await self.end_shared_reads()
         async with self._writer() as session, session.begin():
             yield session
 

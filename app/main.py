@@ -24,6 +24,7 @@ from app.web import account, admin, admin_bots, api, docs, errors, faces, files,
 from app.web.body_limit import BodyLimit
 from app.web.deps import csrf_protect
 from app.web.headers import SecurityHeaders
+from app.web.reads import SharedReads
 from app.webhooks import worker as webhooks
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exception_handlers=errors.EXCEPTION_HANDLERS,
     )
     app.add_middleware(BodyLimit, limits=faces.BODY_LIMITS)
+    app.add_middleware(SharedReads)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)

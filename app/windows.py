@@ -110,9 +110,15 @@ class WindowCache:
 
 
 async def with_reactions(session: AsyncSession, rows: Sequence[Any]) -> list[render.MessageView]:
-    """Message rows as views, with their reactions (one more query, for the rows)."""
+    """Message rows as views, with their reactions (one more query, for the rows
+    that can have any). A reaction moves its message's rev past its seq
+    (app.changes), so a message whose rev is still its seq has none: a window of
+    unchanged messages, the common one, costs no second query."""
+    changed = [row.id for row in rows if row.rev != row.seq]
+    if not changed:
+        return [render.MessageView._make((*row, ())) for row in rows]
     conn = await session.connection()
-    found = await reactions.of_messages(conn, [row.id for row in rows])
+    found = await reactions.of_messages(conn, changed)
     return [render.MessageView._make((*row, found.get(row.id, ()))) for row in rows]
 
 

@@ -193,6 +193,32 @@ async def path_room(
 RoomDep = Annotated[Room, Depends(path_room)]
 
 
+async def readable_rooms(request: Request, chat: ChatDep, user: User) -> list[Room]:
+    """The rooms ``user`` can read (app.access), by name; read once per request, as
+    the page that lists them also opens one of them."""
+    known = request.scope.get("state", {}).get("readable_rooms")
+    if known is not None and known[0] == user.id:
+        return cast(list[Room], known[1])
+    found = await chat.rooms(user)
+    request.state.readable_rooms = (user.id, found)
+    return found
+
+
+async def listed_room(
+    request: Request, room_id: RoomId, chat: ChatDep, user: Annotated[User, Depends(page_user)]
+) -> Room:
+    """path_room for a page that also lists the user's rooms: the room is the one of
+    that list (the same rule, app.access.readable_rooms), so it costs no query of
+    its own; a room not in it is the unknown room's 404."""
+    for room in await readable_rooms(request, chat, user):
+        if room.id == room_id:
+            return room
+    raise HTTPException(404, NO_SUCH_ROOM)
+
+
+ListedRoomDep = Annotated[Room, Depends(listed_room)]
+
+
 async def managed_room(
     room_id: RoomId, chat: ChatDep, user: Annotated[User, Depends(room_viewer)]
 ) -> Room:

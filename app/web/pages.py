@@ -22,6 +22,7 @@ from app.web.deps import (
     DbDep,
     FormStr,
     HubDep,
+    ListedRoomDep,
     ManagedRoomDep,
     PageUser,
     PasswordsDep,
@@ -29,6 +30,7 @@ from app.web.deps import (
     SettingsDep,
     csrf_token,
     is_secure,
+    readable_rooms,
     session_id,
 )
 from app.web.limits import MAX_DESCRIPTION, MAX_ID, MAX_ROOM_NAME, MAX_SEQ
@@ -258,10 +260,10 @@ async def logout(request: Request, db: DbDep) -> RedirectResponse:
     return response
 
 
-async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
+async def room_list_context(request: Request, chat: ChatDep, user: User) -> dict[str, Any]:
     """What the room list shows: the rooms the user can read (app.access), their
     direct messages by the other people's names, online counts and unread."""
-    readable = await chat.rooms(user)
+    readable = await readable_rooms(request, chat, user)
     directs = [room for room in readable if room.kind == access.DIRECT]
     people = await rooms.direct_people(chat.db, directs, user)
     dm_people = {name for names in people.values() for name in names}
@@ -281,9 +283,11 @@ async def room_list_context(chat: ChatDep, user: User) -> dict[str, Any]:
     }
 
 
-async def chat_context(chat: ChatDep, user: User, room: Any = None) -> dict[str, Any]:
+async def chat_context(
+    request: Request, chat: ChatDep, user: User, room: Any = None
+) -> dict[str, Any]:
     context: dict[str, Any] = {
-        **await room_list_context(chat, user),
+        **await room_list_context(request, chat, user),
         **new_room_context(),
         "room": room,
         "max_length": chat.settings.max_message_length,
@@ -335,7 +339,7 @@ async def create_room_form(
         form = new_room_context(name, description, kind, str(exc))
         if request.headers.get("hx-request") == "true":
             return page(request, "fragments/new_room.html", **form)
-        context = {**await chat_context(chat, user), **form}
+        context = {**await chat_context(request, chat, user), **form}
         return page(request, "chat.html", 403 if isinstance(exc, NotAllowed) else 400, **context)
     await announce.room_created(chat.broker, room)
     target = f"/rooms/{room.id}"
@@ -346,12 +350,12 @@ async def create_room_form(
 
 @router.get("/")
 async def home(request: Request, user: PageUser, chat: ChatDep) -> HTMLResponse:
-    return page(request, "chat.html", **await chat_context(chat, user))
+    return page(request, "chat.html", **await chat_context(request, chat, user))
 
 
 @router.get("/rooms")
 async def room_list(request: Request, user: PageUser, chat: ChatDep) -> HTMLResponse:
-    return page(request, "fragments/rooms.html", **await room_list_context(chat, user))
+    return page(request, "fragments/rooms.html", **await room_list_context(request, chat, user))
 
 
 @router.get("/rooms/{room_id}/mentionable")
@@ -368,8 +372,10 @@ async def mentionable(
 
 
 @router.get("/rooms/{room_id}")
-async def room_page(request: Request, user: PageUser, room: RoomDep, chat: ChatDep) -> HTMLResponse:
-    context = await chat_context(chat, user, room)
+async def room_page(
+    request: Request, user: PageUser, room: ListedRoomDep, chat: ChatDep
+) -> HTMLResponse:
+    context = await chat_context(request, chat, user, room)
     # htmx restoring history it had no snapshot of wants the whole page.
     fragment = request.headers.get("hx-request") == "true" and not request.headers.get(
         "hx-history-restore-request"
@@ -411,16 +417,16 @@ async def more_messages(
 async def permalink(
     request: Request,
     user: PageUser,
-    room: RoomDep,
+    room: ListedRoomDep,
     chat: ChatDep,
     seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
 ) -> HTMLResponse:
     """A message's permalink: the room opened around it, the message highlighted.
-    Whoever cannot read the room gets the unknown room's 404 (RoomDep)."""
+    Whoever cannot read the room gets the unknown room's 404 (ListedRoomDep)."""
     window = await chat.around(room.id, seq)
     if window is None:
         raise HTTPException(404, "No such message.")
-    context = await chat_context(chat, user, room)
+    context = await chat_context(request, chat, user, room)
     context.update(window=window, highlight=seq)
     fragment = request.headers.get("hx-request") == "true" and not request.headers.get(
         "hx-history-restore-request"
@@ -467,7 +473,7 @@ async def search_page(
     }
     if request.headers.get("hx-request") == "true":
         return page(request, "fragments/search_results.html", status, **context)
-    context.update(await room_list_context(chat, user), room=None)
+    context.update(await room_list_context(request, chat, user), room=None)
     return page(request, "search.html", status, **context)
 
 

@@ -88,9 +88,12 @@ async def list_messages(
     responses={**WRITE, **NOT_FOUND, **TOO_FAST},
 )
 async def post_message(body: MessageIn, user: ApiUser, room: RoomDep, chat: ChatDep) -> MessageOut:
-    message = await chat.post(
-        room_id=room.id, author=user, text=body.text, client_id=body.client_id
-    )
+    # The writer saves in a task of its own, with a connection of its own: holding
+    # this request's read session meanwhile could leave it none (app.web.reads).
+    async with chat.db.unshared():
+        message = await chat.post(
+            room_id=room.id, author=user, text=body.text, client_id=body.client_id
+        )
     return MessageOut.of(message)
 
 
