@@ -382,10 +382,6 @@ def test_postgres_migration_gives_existing_messages_their_seq_as_rev(tmp_path: P
 def _attachments_beside_messages(settings: Settings) -> list[object]:
     """0019 with a message, up to head (0020: attachments), an attachment of that
     message, then down to 0019 and up again: what the messages and attachments are."""
-def _faces_beside_existing_data(settings: Settings) -> list[object]:
-    """A database with a user and their message at 0019, migrated to 0021 and back:
-    the user gets no display name and no avatar, and the downgrade (columns dropped
-    in place, not in a batch that would copy users and cascade) keeps the message."""
     from alembic import command
     from sqlalchemy import text
 
@@ -443,6 +439,37 @@ def test_postgres_migration_0020_adds_attachments_beside_existing_messages(
     url = postgres_url(f"talkroom_mig20_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _attachments_beside_messages(settings) == ATTACHED
+
+
+def _faces_beside_existing_data(settings: Settings) -> list[object]:
+    """A database with a user and their message at 0019, migrated to 0021 and back:
+    the user gets no display name and no avatar, and the downgrade (columns dropped
+    in place, not in a batch that would copy users and cascade) keeps the message."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import alembic_config
+
+    config = alembic_config(settings)
+    command.upgrade(config, "0019")
+
+    async def run(*statements: str) -> list[object]:
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            rows: list[object] = []
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                rows = list(result.all()) if result.returns_rows else rows
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 1)",
+            "INSERT INTO messages (id, room_id, author_id, seq, rev, text, created_at, mentions)"
             " VALUES (1, 1, 1, 1, 1, 'kept words', CURRENT_TIMESTAMP, '')",
         )
     )
