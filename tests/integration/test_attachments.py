@@ -343,6 +343,7 @@ async def test_a_truncated_body_stores_nothing(server: Server, make_user, room: 
     await wait_until(lambda: stored(server) == before)
     page = await alice.api("GET", f"/api/rooms/{room}/messages")
     assert all(m["author"] != alice.username for m in page.json())
+    assert "ClientDisconnect" not in server.log.read_text()  # answered, not a traceback
 
 
 async def test_a_body_over_the_limit_is_413_and_leaves_nothing(

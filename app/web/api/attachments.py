@@ -4,8 +4,9 @@ message, delivered like any other."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 
-from app.errors import UploadTooLarge
+from app.errors import ChatError, UploadTooLarge
 from app.files import attachments, multipart
 from app.settings import Settings
 from app.web.api.schemas import NO_NUL, NOT_FOUND, TOO_FAST, WRITE, MessageOut, problem
@@ -86,13 +87,18 @@ async def post_attachments(
         raise UploadTooLarge(limit)
     # Counted before the body is read: fifty uploads at once are refused, not stored.
     await chat.limit(user)
-    received = await multipart.receive(
-        request.headers.get("content-type", ""),
-        request.stream(),
-        storage=chat.storage,
-        limit=limit,
-        max_files=settings.max_upload_files,
-    )
+    try:
+        received = await multipart.receive(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            storage=chat.storage,
+            limit=limit,
+            max_files=settings.max_upload_files,
+        )
+    except ClientDisconnect:
+        # Gone mid-body (a cancelled upload): what arrived was dropped; the answer
+        # reaches no one, but is a line in the log rather than a traceback.
+        raise ChatError("The upload was cut short: the client went away.") from None
     text, client_id = received.fields.get("text", ""), received.fields.get("client_id")
     try:
         chat.check_client_id(client_id)
