@@ -137,7 +137,7 @@ class PostgresIndex:
             return to_tsquery(parsed)
         counts = [
             func.count().filter(  # each term's matches in what was walked
-                text(f"ts_match_vq({COLUMN}, to_tsquery('simple', talkroom_unaccent(:t{n})))")
+                text(f"ts_match_vq({COLUMN}, {TSQUERY.replace(':tsquery', f':t{n}')})")
             )
             for n in range(len(terms))
         ]
