@@ -142,9 +142,9 @@ class MePatch(BaseModel):
     model_config = STRICT
 
     display_name: str = Field(
-        max_length=4 * MAX_DISPLAY_NAME,
-        description=f"Up to {MAX_DISPLAY_NAME} characters once control characters and bidi "
-        "overrides are removed and spaces collapsed; empty clears it.",
+        max_length=MAX_DISPLAY_NAME,
+        description=f"Up to {MAX_DISPLAY_NAME} characters; control characters, bidi overrides "
+        "and zero-width characters are removed and spaces collapsed; empty clears it.",
         examples=["Alice Liddell"],
     )
 
