@@ -81,7 +81,9 @@ class Server:
             )
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
+        # 60 s: a loaded 2-core CI machine took over 30 s to start one (2026-12-03);
+        # a server that is up returns at once.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process and self.process.poll() is not None:
