@@ -118,8 +118,10 @@ class Chat:
     async def latest_window(self, room: Room) -> render.Window:
         return await self.windows.latest_window(room)
 
-    async def catch_up(self, room_id: int, after: int, need: int = 0) -> Update | None:
-        return await self.windows.catch_up(room_id, after, need)
+    async def catch_up(
+        self, room_id: int, after: int, need: int = 0, since: float = float("-inf")
+    ) -> Update | None:
+        return await self.windows.catch_up(room_id, after, need, since)
 
     # Messages
 
@@ -196,6 +198,8 @@ class Chat:
             room_id=room_id, message_id=message_id, editor=editor, text=text
         )
         await self._announce_change(message)
+        # An edit can take a mention away: every page fetches its counts again.
+        self._room_active(room_id, message.rev)
         # Only the people the edit newly mentions hear of it: an edit must not
         # notify everyone again.
         added = set(message.mentions.split()) - set((before or "").split())
@@ -213,6 +217,8 @@ class Chat:
             # Committed: the rows are gone, so no one can fetch the files any more.
             await self.storage.delete(*files)
             await self._announce_change(message)
+            # A tombstone is not unread, nor a mention: every page fetches its counts.
+            self._room_active(room_id, message.rev)
 
     async def limit(self, user: User) -> None:
         """Count one send against the user's rate limit now (RateLimited if over): an
@@ -259,7 +265,8 @@ class Chat:
     # Unread counts and typing
 
     def _room_active(self, room_id: int, seq: int) -> None:
-        """Tell every page, soon, that the room has a new message: they fetch their
+        """Tell every page, soon, that the room has a new message (or one that
+        changes unread counts: an edit, a delete), up to ``seq``: they fetch their
         unread counts again. Gathered per room, so a busy room costs one lobby
         event per ACTIVITY_EVERY instead of one per message."""
         self._activity[room_id] = max(seq, self._activity.get(room_id, 0))

@@ -24,10 +24,11 @@ from app.events import Event
 
 logger = logging.getLogger(__name__)
 
-# Given a room, the last seq a connection holds and a seq known to be committed
-# (0: none): one frame that brings it up to date, at least to that seq, and the
-# seq the frame ends at, or None when nothing is missing.
-CatchUp = Callable[[int, int, int], Awaitable[tuple[str, int] | None]]
+# Given a room, the last seq a connection holds, a seq known to be committed (0:
+# none) and the loop time since which the connection is subscribed (what committed
+# before then must be in the answer): one frame that brings it up to date, at least
+# to that seq, and the seq the frame ends at, or None when nothing is missing.
+CatchUp = Callable[[int, int, int, float], Awaitable[tuple[str, int] | None]]
 
 # "X joined" lines kept for a connection that is behind; the member list that
 # comes with them is authoritative, so older lines are simply dropped.
@@ -87,6 +88,7 @@ class Connection:
         "_outbox_size",
         "_presence",
         "_repair_first",
+        "_since",
         "_sender",
         "_started",
         "cursor",
@@ -125,6 +127,7 @@ class Connection:
         self._presence: Presence | None = None  # made when needed: most sockets sit idle
         self._started = False
         self._repair_first = False
+        self._since = float("-inf")
         self._closing: int | None = None
         self._sender: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -188,6 +191,8 @@ class Connection:
         """Catch up from the database, then deliver what is offered, in seq order."""
         self._started = True
         self._repair_first = True
+        # Called once subscribed: the first repair holds what was published before.
+        self._since = asyncio.get_running_loop().time()
         self._wake()
 
     def _wake(self) -> None:
@@ -229,7 +234,7 @@ class Connection:
     async def _send(self) -> None:
         if self._repair_first:
             self._repair_first = False
-            await self._repair()
+            await self._repair(since=self._since)
         while self._outbox and self._closing is None:
             await self._deliver(self._outbox.popleft())
         if self._closing is not None:
@@ -257,7 +262,8 @@ class Connection:
                 metrics.SAVE_TO_SEND.observe(max(time.time() - event.saved_at, 0.0))
         elif event.kind == "resync":
             metrics.GAP_REPAIRS.labels("resync").inc()
-            await self._repair()
+            # Offered once resubscribed: what was published while away must be read.
+            await self._repair(since=asyncio.get_running_loop().time())
         elif event.kind == "close":
             # A close naming a user (a removed account) or a session (a logout) is
             # for those sockets only; an empty one is for all (a deleted room).
@@ -266,8 +272,8 @@ class Connection:
         else:
             await self.socket.send_text(event.html)
 
-    async def _repair(self, need: int = 0) -> None:
-        update = await self._catch_up(self.room_id, self.cursor, need)
+    async def _repair(self, need: int = 0, since: float = float("-inf")) -> None:
+        update = await self._catch_up(self.room_id, self.cursor, need, since)
         if update is not None:
             html, self.cursor = update
             await self.socket.send_text(html)

@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="talkroom",
         summary="Real-time room chat: rooms, messages and accounts.",
+        description=docs.DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(csrf_protect)],

@@ -129,8 +129,11 @@ class Windows:
         self.settings = settings
         self.db = db
         self.cache = WindowCache()
-        # Catch-ups in flight, by (room, after), with the seq each reaches: see catch_up.
-        self._catching_up: dict[tuple[int, int], tuple[asyncio.Future[Update | None], int]] = {}
+        # Catch-ups in flight, by (room, after), with the seq each reaches and the loop
+        # time it began: see catch_up.
+        self._catching_up: dict[
+            tuple[int, int], tuple[asyncio.Future[Update | None], int, float]
+        ] = {}
 
     async def window(
         self, room_id: int, *, before: int | None = None, limit: int = 50
@@ -190,21 +193,29 @@ class Windows:
         self.cache.put(room.id, cached)
         return cached.window
 
-    async def catch_up(self, room_id: int, after: int, need: int = 0) -> Update | None:
+    async def catch_up(
+        self, room_id: int, after: int, need: int = 0, since: float = float("-inf")
+    ) -> Update | None:
         """One frame with every change after ``after``, or a fresh list if too many;
-        it reaches at least ``need``, a seq the asker knows is committed.
+        it reaches at least ``need``, a seq the asker knows is committed, and holds
+        every change committed before loop time ``since`` (when the asker's socket was
+        subscribed: what was published before then never reached it live).
 
         The sockets of a room fall behind together (a message that came too late
         from another worker, a Redis reconnect): those asking at the same time from
         the same seq share one query instead of each running its own. A query in
         flight is shared only with askers it is sure to satisfy: one started before
-        seq ``need`` committed may end below it, and the asker would skip the rest.
+        seq ``need`` committed may end below it, and the asker would skip the rest;
+        one started before ``since`` may miss a message published before the asker
+        subscribed, which no live event brings it (a socket joining as a message
+        commits, while other sockets catch up from the same seq).
         """
         key = (room_id, after)
         shared = self._catching_up.get(key)
-        if shared is None or shared[1] < need:
+        if shared is None or shared[1] < need or shared[2] < since:
+            started = asyncio.get_running_loop().time()
             future = asyncio.ensure_future(self._read_changed(room_id, after))
-            shared = self._catching_up[key] = (future, need)
+            shared = self._catching_up[key] = (future, need, started)
             future.add_done_callback(lambda done: self._forget_catch_up(key, done))
         # One asker cancelled (its socket closed) must not cancel the others' answer.
         return await asyncio.shield(shared[0])

@@ -52,7 +52,9 @@ def make(
     """A connection in room 1 whose catch-up reads ``history`` (seq: html)."""
     socket = RecordingSocket()
 
-    async def catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
+    async def catch_up(
+        room_id: int, after: int, need: int = 0, since: float = 0.0
+    ) -> tuple[str, int] | None:
         missed = [seq for seq in sorted(history) if seq > after]
         if not missed:
             return None

@@ -823,7 +823,7 @@
     }
   }
 
-  function changeMessage(method, id, body) {
+  function changeMessage(method, id, body, refused) {
     var room = currentRoom();
     var headers = { "X-CSRF-Token": csrfToken() };
     if (body) headers["Content-Type"] = "application/json";
@@ -836,7 +836,7 @@
       if (response.ok) return true;
       return response.json().then(function (problem) {
         var detail = problem && problem.detail;
-        showError(typeof detail === "string" ? detail : "That change was not saved.");
+        showError(typeof detail === "string" ? detail : refused || "That change was not saved.");
         return false;
       }, function () { showError("That change was not saved."); return false; });
     }, function () {
@@ -946,7 +946,15 @@
 
   function react(article, emoji, on) {
     var path = messageId(article) + "/reactions/" + encodeURIComponent(emoji);
-    return changeMessage(on ? "PUT" : "DELETE", path);
+    // The server decides what one emoji is (422 otherwise): no second list here.
+    return changeMessage(on ? "PUT" : "DELETE", path, undefined,
+      "That is not one emoji: type (or paste) a single emoji.");
+  }
+
+  // One's own reaction with this emoji on the message toggles; any other adds it.
+  function reactWith(article, emoji) {
+    var existing = article.querySelector('.reaction[data-emoji="' + CSS.escape(emoji) + '"]');
+    return react(article, emoji, !(existing && reacted(existing)));
   }
 
   function reacted(button) {
@@ -981,9 +989,33 @@
       choice.textContent = emoji;
       picker.appendChild(choice);
     });
+    // Any other emoji: typed, pasted or from the system's emoji keyboard.
+    var other = document.createElement("form");
+    other.className = "pick-other";
+    var input = document.createElement("input");
+    input.type = "text";
+    input.className = "pick-input";
+    input.placeholder = "Any emoji";
+    input.setAttribute("aria-label", "React with any emoji");
+    input.autocomplete = "off";
+    input.maxLength = 32; // app.reactions.MAX_EMOJI: a longer one is refused anyway
+    other.appendChild(input);
+    picker.appendChild(other);
     article.appendChild(picker);
     picker.firstChild.focus();
   }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest && event.target.closest(".reaction-picker .pick-other");
+    if (!form) return;
+    event.preventDefault();
+    var emoji = form.querySelector(".pick-input").value.trim();
+    var article = picker && $(picker.messageId);
+    if (!emoji || !article) return;
+    reactWith(article, emoji).then(function (saved) {
+      if (saved) closePicker(false);
+    });
+  });
 
   document.addEventListener("click", function (event) {
     var target = event.target.closest ? event.target : null;
@@ -991,9 +1023,7 @@
     var pick = target.closest(".reaction-picker .pick");
     if (pick) {
       var article = $(picker.messageId);
-      var emoji = pick.getAttribute("data-emoji");
-      var existing = article && article.querySelector('.reaction[data-emoji="' + CSS.escape(emoji) + '"]');
-      if (article) react(article, emoji, !(existing && reacted(existing)));
+      if (article) reactWith(article, pick.getAttribute("data-emoji"));
       closePicker(false);
       return;
     }

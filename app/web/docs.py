@@ -92,6 +92,23 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+# What /docs says about the room socket, which OpenAPI cannot describe.
+DESCRIPTION = """\
+**The room socket** `/ws/rooms/{id}?after=SEQ` (the session cookie; an `Origin` of the
+page's own or `TALKROOM_ALLOWED_ORIGINS`) takes JSON text frames:
+
+- `{"message": "...", "client_id": "..."}` posts (a repeated `client_id` saves once);
+- `{"read": SEQ}` moves your read position (clamped to the room's last seq, never back;
+  never an error that closes the socket); every tab of yours gets the new unread and
+  mention counts;
+- `{"typing": true}` shows "NAME is typing…" to the others for about 5 s: never saved,
+  at most one broadcast per user and room every 2 s, across workers.
+
+It sends HTML fragments that htmx swaps by id. `seq` numbers every change in a room (a
+message, an edit, a delete, a reaction); `?after=SEQ` brings the room up to date from
+SEQ: new messages appended, each changed message once in its current state.
+"""
+
 TAGS = [
     {"name": "account", "description": "Who you are."},
     {

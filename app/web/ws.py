@@ -130,7 +130,7 @@ async def every_count(chat: Chat, user: User) -> dict[int, int]:
     return {room.id: counts.get(room.id, 0) for room in await chat.rooms(user)}
 
 
-async def nothing_missed(room_id: int, after: int, need: int) -> None:
+async def nothing_missed(room_id: int, after: int, need: int, since: float) -> None:
     """A lobby socket's catch-up: it is sent no messages, so it never misses one."""
     return None
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from e2e_support import assert_clean, new_page, open_room
 from playwright.async_api import expect
-from support import Server, running_server
+from support import Server, postgres_url, running_server
 
 
 async def test_mentions_unread_badges_and_typing_in_two_tabs(
@@ -83,3 +84,44 @@ async def badges_and_typing(browser, server: Server, unique: str) -> None:
     assert_clean(watch1, watch2)
     await tab1.context.close()
     await alice.context.close()
+
+
+@pytest.fixture
+def workers_db() -> str:
+    return postgres_url("talkroom_e2e_unread_workers")
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_unread_badges_follow_on_two_tabs_on_two_workers(
+    browser, tmp_path: Path, workers_db: str, unique: str
+) -> None:
+    """Bob's two tabs sit on two servers sharing PostgreSQL and Redis: a mention's
+    badges reach both (his user channel, across workers), and reading in one clears
+    the other's."""
+    from integration.scale_support import redis_db, servers, user_on
+
+    with servers(tmp_path, 2, workers_db, redis_db(8), message_rate="0") as (one, other):
+        room = one.create_room(f"workers-{unique}")
+        bob_name = f"wbob_{unique}"
+        tab1, watch = await new_page(browser, one, bob_name)
+        tab2 = await tab1.context.new_page()  # the same session: cookies ignore the port
+        await tab2.goto(f"{other.base}/")
+        alice = await user_on(other, f"walice_{unique}")
+        posted = await alice.api(
+            "POST", f"/api/rooms/{room}/messages", json={"text": f"@{bob_name} on two workers"}
+        )
+        assert posted.status_code == 201, posted.text
+        for tab in (tab1, tab2):
+            counts = tab.locator(f"#unread-{room}")
+            await expect(counts.locator(".unread-count")).to_have_text("1")
+            await expect(counts.locator(".mention-count")).to_have_text("@1")
+            await expect(tab).to_have_title(re.compile(r"^\(1\) "))
+        await open_room(tab1, one, room)  # read on the first server...
+        counts = tab2.locator(f"#unread-{room}")  # ...cleared on the second
+        await expect(counts).to_have_attribute("data-unread", "0")
+        await expect(counts.locator(".mention-count")).to_have_count(0)
+        await expect(tab2).not_to_have_title(re.compile(r"^\("))
+        assert_clean(watch)
+        await tab1.context.close()
+        await alice.close()

@@ -432,3 +432,10 @@ async def test_ids_beyond_any_column_are_no_such_room_everywhere(server: Server,
     assert (await alice.client.get(f"/rooms/{huge}/messages?before=2")).status_code == 404
     async with await alice.socket(huge) as ws:
         assert await closed_code(ws) == 1008
+
+
+def test_the_docs_describe_the_room_sockets_frames(server: Server) -> None:
+    """/docs (the schema's description) says what OpenAPI cannot: the socket's frames."""
+    description = httpx.get(f"{server.base}/openapi.json").json()["info"]["description"]
+    for frame in ('{"message"', '{"read": SEQ}', '{"typing": true}', "?after=SEQ"):
+        assert frame in description

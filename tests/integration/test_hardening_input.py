@@ -242,6 +242,50 @@ async def test_hostile_message_over_the_api(
     )
 
 
+@pytest.mark.parametrize("name", VECTORS)
+async def test_hostile_edit_over_the_api(
+    server: Server, admin: Browser, hostile_room: int, name: str
+) -> None:
+    """Each vector as an edit (issue 12): kept exactly and inert in the frame that
+    swaps the message in place and in the page, or refused with the message as it was."""
+    vector = VECTORS[name]
+    posted = await admin.api(
+        "POST", f"/api/rooms/{hostile_room}/messages", json={"text": "to be edited"}
+    )
+    assert posted.status_code == 201, posted.text
+    message = posted.json()
+    url = f"/api/rooms/{hostile_room}/messages/{message['id']}"
+    async with await admin.socket(hostile_room) as ws:
+        inbox = Inbox(ws)
+        await inbox.wait_for('id="members"')
+        response = await admin.api(
+            "PATCH",
+            url,
+            content=json.dumps({"text": vector}),  # \u escapes: a lone surrogate as such
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code in (200, 422), (response.status_code, response.text)
+        if response.status_code == 200:
+            frame = await inbox.wait_for(f'id="message-{message["id"]}"')
+            tree = Tree(frame)
+            assert [e.attrs.get("id") for e in tree.top] == [f"message-{message['id']}"]
+            assert_inert(frame, shown_message(vector))
+    after = await latest(admin, hostile_room)
+    assert after is not None and after["id"] == message["id"]
+    if response.status_code == 422:
+        assert response.json()["detail"]
+        assert (after["text"], after["rev"], after["edited_at"]) == (
+            "to be edited",
+            message["seq"],
+            None,
+        )
+        return
+    assert after["text"] == expected_text(vector) and after["edited_at"] is not None
+    page = await admin.client.get(f"/rooms/{hostile_room}")
+    assert page.status_code == 200
+    assert_inert(page.text, shown_message(vector))
+
+
 def formatted(vector: str) -> str:
     """``vector`` in every construct of the Markdown subset, one after the other."""
     v = vector.strip()

@@ -432,3 +432,30 @@ async def test_a_socket_too_far_behind_gets_the_latest_page_instead(tmp_path, ma
             assert seqs(frame) == list(range(1, 9))
             await alice.api("POST", f"/api/rooms/{room}/messages", json={"text": "live"})
             assert seqs(await inbox.wait_for("live")) == [9]
+
+
+async def test_sockets_that_join_while_a_message_commits_all_get_it(
+    server: Server, make_user, room: int
+) -> None:
+    """Sockets resuming from the same seq share one catch-up query. One that joins
+    while such a query runs, as a message commits, must still get that message: it
+    was published before the socket subscribed, the shared query may have read the
+    room before it committed, and no later message comes to reveal the gap."""
+    poster = await make_user()
+    readers = [await make_user() for _ in range(4)]
+    path = f"/api/rooms/{room}/messages"
+    latest = (await poster.client.get(path, params={"limit": 1})).json()
+    seq, missed = (latest[0]["seq"] if latest else 0), []
+    for n in range(20):
+        post = asyncio.create_task(poster.api("POST", path, json={"text": f"round {n}"}))
+        sockets = await asyncio.gather(*(r.socket(room, after=seq) for r in readers * 2))
+        assert (await post).status_code == 201
+        seq += 1
+        for ws in sockets:
+            inbox = Inbox(ws)
+            try:
+                await inbox.wait_for(f'data-seq="{seq}"', timeout=5)
+            except TimeoutError:
+                missed.append(n)
+            await ws.close()
+    assert missed == []

@@ -144,3 +144,25 @@ async def test_a_deleted_message_leaves_the_search_index_consistent(chat: Chat) 
         check = "INSERT INTO messages_fts(messages_fts, rank) VALUES('integrity-check', 1)"
         await session.execute(text(check))
         assert list(await session.scalars(match, {"q": "findable"})) == []
+
+
+async def test_a_socket_subscribed_after_a_query_began_gets_a_query_of_its_own(
+    chat: Chat,
+) -> None:
+    """A query in flight may have read the room before a message committed; a socket
+    that subscribed after that message was published never gets it live, so it must
+    not share that query (issue 12: a page connecting while a message is in flight)."""
+    room = (await create_room(chat.db, name="joining")).id
+    alice = await author(chat)
+    await chat.post(room_id=room, author=alice, text="m0")
+    loop = asyncio.get_running_loop()
+    before = queries()
+    early = asyncio.ensure_future(chat.catch_up(room, 0, 0, loop.time()))
+    await asyncio.sleep(0)  # in flight now
+    subscribed = loop.time()
+    sharing = asyncio.ensure_future(chat.catch_up(room, 0, 0, subscribed - 1))
+    joined = asyncio.ensure_future(chat.catch_up(room, 0, 0, subscribed + 1e-6))
+    results = await asyncio.gather(early, sharing, joined)
+    # The one that subscribed before the query began shares it; the later one does not.
+    assert queries() - before == 2
+    assert [end for _, end in results] == [1, 1, 1]  # type: ignore[misc]

@@ -61,7 +61,9 @@ async def test_a_connection_whose_catch_up_runs_is_not_written_to() -> None:
     conn, socket = make({}, cursor=3)
     answer = asyncio.Event()
 
-    async def slow_catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
+    async def slow_catch_up(
+        room_id: int, after: int, need: int = 0, since: float = 0.0
+    ) -> tuple[str, int] | None:
         await answer.wait()
         return "<m 4>", 4
 

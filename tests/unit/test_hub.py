@@ -55,7 +55,9 @@ async def test_a_gap_repair_reaches_the_event_that_showed_the_gap() -> None:
     conn, socket = make({}, cursor=1)
     asked: list[int] = []
 
-    async def catch_up(room_id: int, after: int, need: int = 0) -> tuple[str, int] | None:
+    async def catch_up(
+        room_id: int, after: int, need: int = 0, since: float = 0.0
+    ) -> tuple[str, int] | None:
         asked.append(need)
         seen = [s for s in sorted(history) if after < s <= max(snapshot_end, need)]
         return ("".join(history[s] for s in seen), seen[-1]) if seen else None
