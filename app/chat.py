@@ -9,6 +9,7 @@ app.rooms and app.windows; Chat passes them on so that callers hold one object.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Sequence
@@ -65,6 +66,11 @@ class Chat:
         self.storage: Storage = create_storage(settings)
         # Rooms with new messages the lobby has not heard of yet: room -> newest seq.
         self._activity: dict[int, int] = {}
+        # One announcement at a time per room: a member list read before another's
+        # (its faces looked up meanwhile) must not be sent after it, or it wins.
+        self._announcing: collections.defaultdict[int, asyncio.Lock] = collections.defaultdict(
+            asyncio.Lock
+        )
         self._activity_task: asyncio.Task[None] | None = None
         # Each room's kind, which never changes: where its lobby events may go.
         self._kinds: dict[int, str] = {}
@@ -392,12 +398,14 @@ class Chat:
     async def _announce(self, room_id: int, kind: str, username: str) -> None:
         # Three events the hubs batch: the line, the room's member list (only the
         # newest is sent) and the room's online badge for every page (the same).
-        members = await self.presence.members(room_id)
-        channel = room_channel(room_id)
-        await self._publish(channel, Event("presence", render.notice(kind, username)))
-        await self._publish(channel, Event("state", await self.members_html(members), MEMBERS))
-        online = render.online({room_id: len(members)})
-        await self._to_lobby(room_id, Event("state", online, room_id))
+        async with self._announcing[room_id]:
+            members = await self.presence.members(room_id)
+            channel = room_channel(room_id)
+            await self._publish(channel, Event("presence", render.notice(kind, username)))
+            listed = await self.members_html(members)
+            await self._publish(channel, Event("state", listed, MEMBERS))
+            online = render.online({room_id: len(members)})
+            await self._to_lobby(room_id, Event("state", online, room_id))
 
     async def _publish(self, channel: str, event: Event) -> None:
         # A failed publish must never fail a message that is already saved: sockets

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -79,7 +80,13 @@ class Server:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
             )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except RuntimeError:
+            # Not left running: a server that never answered still holds a port,
+            # a database and CPU for the rest of the run (31 were left by one).
+            self.stop(signal.SIGKILL)
+            raise
 
     def wait_ready(self, timeout: float = 60) -> None:
         # Generous: on a loaded machine (a rehearsal beside other work) servers that

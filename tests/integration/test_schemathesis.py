@@ -1,124 +1,12 @@
-"""Schemathesis against a real server's /openapi.json: every operation, a stateful
-run that follows the API's links (create a room, then read, change, post to and
-delete it), as a plain user over the cookie + CSRF header and as an admin with a
-bearer token. Every check is on: no 5xx, status codes, headers and bodies as
-documented, valid input accepted, invalid input refused, deleted rooms gone.
-
-A run takes seconds; the seed is fixed so CI is repeatable (set
-TALKROOM_FUZZ_SEED to explore further)."""
+"""Schemathesis, plain user, SQLite (fuzz_support.py says what is checked)."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
-import httpx
-import pytest
-from support import PASSWORD, Server, postgres_url, running_server
-
-from app.auth import CSRF_COOKIE, SESSION_COOKIE
-
-SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-SEED = os.environ.get("TALKROOM_FUZZ_SEED", "20261124")
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+from fuzz_support import fuzz_as_a_plain_user, fuzzed_server
 
 
-def fuzz(server: Server, cwd: Path, auth: dict[str, dict[str, str]], examples: int = 60) -> str:
-    """One schemathesis run with credentials for the schema's security schemes
-    (so it knows which requests are authenticated); its report, or a failed test."""
-    config = cwd / "schemathesis.toml"
-    config.write_text(
-        "".join(
-            f"[auth.openapi.{scheme}]\n"
-            + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
-            for scheme, values in auth.items()
-        )
-    )
-    command = [
-        str(SCHEMATHESIS),
-        "--config-file",
-        str(config),
-        "run",
-        f"{server.base}/openapi.json",
-        "--checks",
-        "all",
-        "--phases",
-        "examples,coverage,fuzzing,stateful",
-        "--max-examples",
-        str(examples),
-        "--seed",
-        SEED,
-        "--workers",
-        "1",
-        "--request-timeout",
-        "10",
-        "--no-color",
-    ]
-    # Its cache and reports go to a temporary directory, not the work tree.
-    result = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=240, check=False
-    )
-    report = result.stdout + result.stderr
-    assert result.returncode == 0, report[-8000:]
-    return report
-
-
-def login(server: Server, username: str) -> dict[str, dict[str, str]]:
-    """The session cookie and CSRF token of a browser that logged in."""
-    with httpx.Client(base_url=server.base) as browser:
-        csrf = CSRF_RE.search(browser.get("/login").text).group(1)  # type: ignore[union-attr]
-        response = browser.post(
-            "/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf}
-        )
-        assert response.status_code == 303
-        session = browser.cookies[SESSION_COOKIE]
-        # The CSRF cookie goes along with the session cookie in a browser.
-        csrf_cookie = browser.cookies[CSRF_COOKIE]
-    return {
-        "sessionCookie": {"api_key": f"{session}; {CSRF_COOKIE}={csrf_cookie}"},
-        "csrfHeader": {"api_key": csrf},
-    }
-
-
-@pytest.fixture(scope="module")
-def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Server:
-    # The default rate limit stays on, so 429 answers are part of what is checked.
-    # PostgreSQL refuses what SQLite lets by (ids past 32 bits, NUL in text), so the
-    # admin run, which reaches every operation, fuzzes both.
-    settings = {}
-    if request.param == "postgres":
-        settings["database_url"] = postgres_url("talkroom_fuzzed")
-    # Its own accounts: boss is the first (the admin), pleb an ordinary user.
-    with running_server(tmp_path_factory.mktemp("fuzzed"), first_run=True, **settings) as server:
-        server.cli("createuser", "boss", "--admin", "--password-stdin", stdin=PASSWORD)
-        server.cli("createuser", "pleb", "--password-stdin", stdin=PASSWORD)
-        server.create_room("general", "For the fuzzers")
-        yield server
-
-
-def assert_no_server_errors(server: Server) -> None:
-    log = server.log.read_text()
-    assert "Traceback" not in log, log[-5000:]
-    assert not re.search(r'HTTP/1\.1" 5\d\d', log), log[-5000:]
-
-
-@pytest.mark.parametrize("fuzzed", ["sqlite"], indirect=True)
-def test_fuzz_as_a_plain_user_with_cookie_and_csrf(fuzzed: Server, tmp_path: Path) -> None:
-    report = fuzz(fuzzed, tmp_path, login(fuzzed, "pleb"))
-    assert "Stateful" in report
-    assert_no_server_errors(fuzzed)
-
-
-@pytest.mark.parametrize("fuzzed", ["sqlite", "postgres"], indirect=True)
-def test_fuzz_as_an_admin_with_a_token(fuzzed: Server, tmp_path: Path) -> None:
-    token = fuzzed.cli("token", "boss").stdout.strip().splitlines()[-1]
-    report = fuzz(fuzzed, tmp_path, {"bearerToken": {"bearer": token}})
-    # Warnings (operations that only ever met unknown ids) are allowed; failures are not.
-    assert re.search(r"(\d+) generated, \1 passed", report), report[-8000:]
-    # The stateful phase really followed links from a created room.
-    assert re.search(r"API Links:\s+[1-9]\d* covered", report), report[-8000:]
-    assert_no_server_errors(fuzzed)
+def test_fuzz_as_a_plain_user_with_cookie_and_csrf(tmp_path_factory, tmp_path: Path) -> None:
+    with fuzzed_server("sqlite", tmp_path_factory) as server:
+        fuzz_as_a_plain_user(server, tmp_path)

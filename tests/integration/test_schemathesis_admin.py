@@ -1,0 +1,12 @@
+"""Schemathesis, admin, SQLite (fuzz_support.py says what is checked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fuzz_support import fuzz_as_an_admin, fuzzed_server
+
+
+def test_fuzz_as_an_admin_with_a_token(tmp_path_factory, tmp_path: Path) -> None:
+    with fuzzed_server("sqlite", tmp_path_factory) as server:
+        fuzz_as_an_admin(server, tmp_path)
