@@ -58,6 +58,11 @@ def fuzz(server: Server, cwd: Path, auth: dict[str, dict[str, str]], examples: i
         "--request-timeout",
         "10",
         "--no-color",
+        # Left out: schemathesis's inferred links feed its answer's attachment id (a
+        # string) to the message routes as a message id and call the 422 a rejected
+        # valid request. Its bad input is tests/integration/test_attachments.py's.
+        "--exclude-operation-id",
+        "post_attachments",
     ]
     # Its cache and reports go to a temporary directory, not the work tree.
     result = subprocess.run(
