@@ -29,7 +29,7 @@ from starlette.status import WS_1008_POLICY_VIOLATION
 
 from app import metrics
 from app.connection import Connection
-from app.db import Database
+from app.db import Database, unavailable
 from app.hub import LOBBY_ROOM, Hub
 from app.models import MAX_ID, Room, RoomMember, Session, User
 
@@ -159,5 +159,8 @@ async def keep_checking(hub: Hub, db: Database, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await close_unwelcome(hub, db)
-        except Exception:
-            logger.exception("Checking the open sockets failed; trying again.")
+        except Exception as exc:
+            if not unavailable(exc):
+                logger.exception("Checking the open sockets failed; trying again.")
+            else:  # an outage, not a bug: the next check retries
+                logger.warning("Checking the open sockets waits for the database: %s", exc)
