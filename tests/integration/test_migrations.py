@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,21 @@ from app.db import create_engine, upgrade_database
 from app.models import Base
 from app.search import not_search_index
 from app.settings import Settings
+
+
+async def _execute(settings: Settings, *statements: str) -> list[object]:
+    """Run ``statements`` in one transaction on ``settings``' database; the last
+    one's rows (a migration test's setup and its checks)."""
+    from sqlalchemy import text
+
+    engine = create_engine(settings)
+    async with engine.begin() as conn:
+        rows: list[object] = []
+        for statement in statements:
+            result = await conn.execute(text(statement))
+            rows = list(result.all()) if result.returns_rows else rows
+    await engine.dispose()
+    return rows
 
 
 async def schema_diff(settings: Settings) -> list[object]:
@@ -78,21 +94,12 @@ def test_production_without_a_secret_refuses_to_start(tmp_path: Path, env: str) 
 def _carry_messages(settings: Settings) -> list[object]:
     """Migrate a database holding a Part 1 message to head; what the message became."""
     from alembic import command
-    from sqlalchemy import text
 
     from app.db import alembic_config
 
     command.upgrade(alembic_config(settings), "0002")
 
-    async def run(*statements: str) -> list[object]:
-        engine = create_engine(settings)
-        async with engine.begin() as conn:
-            rows: list[object] = []
-            for statement in statements:
-                result = await conn.execute(text(statement))
-                rows = list(result.all()) if result.returns_rows else rows
-        await engine.dispose()
-        return rows
+    run = partial(_execute, settings)
 
     asyncio.run(
         run(
@@ -317,21 +324,12 @@ def _carry_to_revisions(settings: Settings) -> list[object]:
     """Migrate a database at 0007 holding messages (one mentioning someone) to head;
     what the messages, their mention and the search index became."""
     from alembic import command
-    from sqlalchemy import text
 
     from app.db import alembic_config
 
     command.upgrade(alembic_config(settings), "0007")
 
-    async def run(*statements: str) -> list[object]:
-        engine = create_engine(settings)
-        async with engine.begin() as conn:
-            rows: list[object] = []
-            for statement in statements:
-                result = await conn.execute(text(statement))
-                rows = list(result.all()) if result.returns_rows else rows
-        await engine.dispose()
-        return rows
+    run = partial(_execute, settings)
 
     asyncio.run(
         run(
@@ -383,22 +381,13 @@ def _attachments_beside_messages(settings: Settings) -> list[object]:
     """0019 with a message, up to head (0020: attachments), an attachment of that
     message, then down to 0019 and up again: what the messages and attachments are."""
     from alembic import command
-    from sqlalchemy import text
 
     from app.db import alembic_config
 
     config = alembic_config(settings)
     command.upgrade(config, "0019")
 
-    async def run(*statements: str) -> list[object]:
-        engine = create_engine(settings)
-        async with engine.begin() as conn:
-            rows: list[object] = []
-            for statement in statements:
-                result = await conn.execute(text(statement))
-                rows = list(result.all()) if result.returns_rows else rows
-        await engine.dispose()
-        return rows
+    run = partial(_execute, settings)
 
     asyncio.run(
         run(
@@ -446,22 +435,13 @@ def _faces_beside_existing_data(settings: Settings) -> list[object]:
     the user gets no display name and no avatar, and the downgrade (columns dropped
     in place, not in a batch that would copy users and cascade) keeps the message."""
     from alembic import command
-    from sqlalchemy import text
 
     from app.db import alembic_config
 
     config = alembic_config(settings)
     command.upgrade(config, "0019")
 
-    async def run(*statements: str) -> list[object]:
-        engine = create_engine(settings)
-        async with engine.begin() as conn:
-            rows: list[object] = []
-            for statement in statements:
-                result = await conn.execute(text(statement))
-                rows = list(result.all()) if result.returns_rows else rows
-        await engine.dispose()
-        return rows
+    run = partial(_execute, settings)
 
     asyncio.run(
         run(
