@@ -61,7 +61,7 @@ class MessageChanges:
                 .order_by(Attachment.position)
             )
             message.html += files.html(list(shown))
-            await self.index.update(conn, message.id, old_text)
+            await conn.run_sync(self.index.update, message.id, old_text)
         return message
 
     async def delete(
@@ -92,7 +92,7 @@ class MessageChanges:
                 # Indexed again with its empty text rather than taken out: the row
                 # stays, and SQLite's cascade trigger (a deleted room or author) will
                 # take out what is indexed for it, which must then be there.
-                await self.index.update(conn, message.id, old_text)
+                await conn.run_sync(self.index.update, message.id, old_text)
         except AlreadyDeleted:
             return None
         return message, keys
@@ -149,7 +149,7 @@ class MessageChanges:
             "author_id": message.author_id,
             "text": message.text,
         }
-        stored = await find_mentions(conn, [row])
+        stored = await conn.run_sync(find_mentions, [row])
         message.mentions = row["mentions"]
         await conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
         if stored:

@@ -313,7 +313,7 @@ class Chat:
         names = set(message.mentions.split()) if names is None else names
         async with self.db.read() as session:
             conn = await session.connection()
-            users = await mentions.find_users(conn, {name.casefold() for name in names})
+            users = await conn.run_sync(mentions.find_users, {name.casefold() for name in names})
         ids = [uid for uid, _ in users.values() if uid != message.author_id]
         # Only readers: a private room's note must not reach anyone outside it.
         ids = sorted(await access.readers(self.db, message.room_id, ids)) if ids else []

@@ -10,13 +10,15 @@ their turn instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, Engine, event, make_url, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -71,6 +73,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(settings.database, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def create_write_engine(settings: Settings) -> Engine:
+    """SQLite's engine for Database.run_write: synchronous (the standard sqlite3
+    driver), one connection, used only by one thread of its own."""
+    url = make_url(settings.database).set(drivername="sqlite")
+    engine = create_sync_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine.execution_options(write=True)  # BEGIN IMMEDIATE, as write() does
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -128,6 +144,11 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(write=True), expire_on_commit=False
         )
+        # SQLite's synchronous writer (run_write), made at its first use.
+        self._sqlite = settings.is_sqlite
+        self._settings = settings
+        self._write_engine: Engine | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -179,6 +200,45 @@ class Database:
         async with self._writer() as session, session.begin():
             yield session
 
+    async def run_write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(conn, *args)``, synchronous, in one write transaction that commits on
+        success and rolls back on error.
+
+        On SQLite the whole transaction runs in one hop to a thread of its own, on the
+        standard sqlite3 driver: through aiosqlite each statement is several hops to
+        its thread, ~0.2 ms a statement against ~0.02 ms here, and the message
+        writer's transaction has eight. On PostgreSQL (asyncpg, no threads) it runs
+        in this task, its statements awaited as any others (run_sync).
+        """
+        await self.end_shared_reads()
+
+        def call(conn: Connection) -> T:
+            return fn(conn, *args, **kwargs)
+
+        if not self._sqlite:
+            async with self.write() as session:
+                conn = await session.connection()
+                return await conn.run_sync(call)
+        if self._write_thread is None:
+            self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._write_thread, self._write_now, call)
+
+    def _write_now(self, call: Callable[[Connection], T]) -> T:
+        with self.write_engine.begin() as conn:
+            return call(conn)
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine run_write's statements go through (for its events)."""
+        if not self._sqlite:
+            return self.engine.sync_engine
+        if self._write_engine is None:
+            self._write_engine = create_write_engine(self._settings)
+        return self._write_engine
+
     async def ping(self) -> bool:
         try:
             async with self.read() as session:
@@ -188,6 +248,13 @@ class Database:
             return False
 
     async def close(self) -> None:
+        if self._write_thread is not None:
+            if self._write_engine is not None:  # its connection closes in its own thread
+                await asyncio.get_running_loop().run_in_executor(
+                    self._write_thread, self._write_engine.dispose
+                )
+            self._write_thread.shutdown()
+            self._write_thread = None
         await self.engine.dispose()
 
 

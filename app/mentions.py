@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, select
 
 from app.db import Database
 from app.models import Room, RoomMember, User
@@ -61,12 +60,13 @@ def resolve(token: str, mentioned: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-async def can_read(conn: AsyncConnection, room_id: int, user_ids: Collection[int]) -> set[int]:
+def can_read(conn: Connection, room_id: int, user_ids: Collection[int]) -> set[int]:
     """Which of these users can read the room: app.access's rule (public, or a
-    member), asked on the caller's connection so the writer's transaction sees it."""
+    member), asked on the caller's connection so the writer's transaction sees it.
+    Synchronous, as the writer's transaction is (app.db.Database.run_write)."""
     if not user_ids:
         return set()
-    kind = await conn.scalar(select(Room.kind).where(Room.id == room_id))
+    kind = conn.scalar(select(Room.kind).where(Room.id == room_id))
     if kind is None:
         return set()
     if kind == "public":
@@ -74,15 +74,16 @@ async def can_read(conn: AsyncConnection, room_id: int, user_ids: Collection[int
     query = select(RoomMember.user_id).where(
         RoomMember.room_id == room_id, RoomMember.user_id.in_(list(user_ids))
     )
-    return set(await conn.scalars(query))
+    return set(conn.scalars(query))
 
 
-async def find_users(conn: AsyncConnection, keys: Collection[str]) -> dict[str, tuple[int, str]]:
-    """Username key -> (id, username) for the keys that name a user."""
+def find_users(conn: Connection, keys: Collection[str]) -> dict[str, tuple[int, str]]:
+    """Username key -> (id, username) for the keys that name a user (synchronous,
+    as can_read)."""
     wanted, found = list(keys), {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
-        rows = await conn.execute(
+        rows = conn.execute(
             select(User.username_key, User.id, User.username).where(User.username_key.in_(chunk))
         )
         found.update({row.username_key: (row.id, row.username) for row in rows})
@@ -106,5 +107,5 @@ async def suggest(db: Database, room_id: int, prefix: str) -> list[str]:
     async with db.read() as session:
         conn = await session.connection()
         rows = (await conn.execute(query)).all()
-        readers = await can_read(conn, room_id, [row.id for row in rows])
+        readers = await conn.run_sync(can_read, room_id, [row.id for row in rows])
     return [row.username for row in rows if row.id in readers][:CANDIDATES]

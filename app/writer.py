@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from app import markup, mentions
 from app.db import Database
@@ -32,7 +31,21 @@ TAKE_SEQS = (
     .values(last_seq=ROOMS.c.last_seq + bindparam("n"))
     .returning(ROOMS.c.last_seq, ROOMS.c.kind)
 )
+FACES = select(USERS.c.id, USERS.c.display_name, USERS.c.avatar_key).where(
+    USERS.c.id.in_(bindparam("ids", expanding=True))
+)
 MAX_BATCH = 500  # rows in one INSERT (8 bound values each; SQLite allows 32,766)
+
+
+@dataclass
+class Written:
+    """What a batch's transaction saved: the posts given seqs, those whose room is
+    gone, the new messages' ids by (room, seq), and the authors' faces."""
+
+    saved: list[Post] = field(default_factory=list)
+    missing: list[Post] = field(default_factory=list)
+    ids: dict[tuple[int, int], int] = field(default_factory=dict)
+    faces: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,78 +131,79 @@ class MessageWriter:
             _settle(post, exc)
 
     async def _save(self, batch: list[Post]) -> None:
-        rooms: dict[int, list[Post]] = {}
-        for post in batch:
-            rooms.setdefault(post.row["room_id"], []).append(post)
-        saved: list[Post] = []
-        kinds: dict[int, str] = {}
-        faces: dict[int, tuple[str | None, str | None]] = {}
-        async with self.db.write() as session:
-            conn = await session.connection()
-            for room_id, posts in rooms.items():
-                params = {"room": room_id, "n": len(posts)}
-                taken = (await conn.execute(TAKE_SEQS, params)).first()
-                if taken is None:
-                    for post in posts:
-                        _settle(post, RoomNotFound())
-                    continue
-                last, kinds[room_id] = taken
-                for seq, post in enumerate(posts, start=last - len(posts) + 1):
-                    post.row["seq"] = post.row["rev"] = seq
-                saved += posts
-            if saved:
-                keys = [post.prepared.keys for post in saved]
-                mentioned = await find_mentions(conn, [post.row for post in saved], keys)
-                for post in saved:  # once, so fan-out and reads only copy it
-                    row = post.row
-                    row["html"] = post.prepared.html_for(row["text"], row["mentions"])
-                    row["html"] += files.html(post.attachments)
-                rows = [post.row for post in saved]
-                insert_rows = insert(MESSAGES).values(rows)
-                returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
-                ids = {(r.room_id, r.seq): r.id for r in await conn.execute(returned)}
-                await self.index.add(conn, list(ids.values()))
-                if mentioned:
-                    await conn.execute(
-                        insert(MENTIONS),
-                        [
-                            {"message_id": ids[room_id, seq], "user_id": user_id}
-                            | {"room_id": room_id, "seq": seq}
-                            for room_id, seq, user_id in mentioned
-                        ],
-                    )
-                shared = [
-                    _attachment_row(a, i, ids[p.row["room_id"], p.row["seq"]], p.row)
-                    for p in saved
-                    for i, a in enumerate(p.attachments)
-                ]
-                if shared:
-                    await conn.execute(insert(ATTACHMENTS), shared)
-                # Bots' webhook deliveries commit with the message, or not at all.
-                await webhooks.enqueue(conn, [_saved(p, ids, kinds) for p in saved])
-                faces = await authors_faces(conn, {post.author.id for post in saved})
-        for post in saved:
+        written = await self.db.run_write(self._write, batch)
+        for post in written.missing:
+            _settle(post, RoomNotFound())
+        for post in written.saved:
             # The sender's User was read when its socket opened: its display name or
             # avatar may have changed since, and the message shows the current ones.
-            face = faces.get(post.author.id)
+            face = written.faces.get(post.author.id)
             if face is not None:
                 post.author.display_name, post.author.avatar_key = face
-            message = Message(id=ids[post.row["room_id"], post.row["seq"]], **post.row)
+            message = Message(id=written.ids[post.row["room_id"], post.row["seq"]], **post.row)
             message.author = post.author
             _settle(post, message)
 
+    def _write(self, conn: Connection, batch: list[Post]) -> Written:
+        """The batch's transaction (run_write: synchronous, in one hop on SQLite).
+        Nothing here touches the posts' futures: they belong to the event loop."""
+        rooms: dict[int, list[Post]] = {}
+        for post in batch:
+            rooms.setdefault(post.row["room_id"], []).append(post)
+        written = Written()
+        kinds: dict[int, str] = {}
+        for room_id, posts in rooms.items():
+            taken = conn.execute(TAKE_SEQS, {"room": room_id, "n": len(posts)}).first()
+            if taken is None:
+                written.missing += posts
+                continue
+            last, kinds[room_id] = taken
+            for seq, post in enumerate(posts, start=last - len(posts) + 1):
+                post.row["seq"] = post.row["rev"] = seq
+            written.saved += posts
+        saved = written.saved
+        if not saved:
+            return written
+        keys = [post.prepared.keys for post in saved]
+        mentioned = find_mentions(conn, [post.row for post in saved], keys)
+        for post in saved:  # once, so fan-out and reads only copy it
+            row = post.row
+            row["html"] = post.prepared.html_for(row["text"], row["mentions"])
+            row["html"] += files.html(post.attachments)
+        insert_rows = insert(MESSAGES).values([post.row for post in saved])
+        returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
+        ids = written.ids = {(r.room_id, r.seq): r.id for r in conn.execute(returned)}
+        self.index.add(conn, [(ids[p.row["room_id"], p.row["seq"]], p.row["text"]) for p in saved])
+        if mentioned:
+            conn.execute(
+                insert(MENTIONS),
+                [
+                    {"message_id": ids[room_id, seq], "user_id": user_id}
+                    | {"room_id": room_id, "seq": seq}
+                    for room_id, seq, user_id in mentioned
+                ],
+            )
+        shared = [
+            _attachment_row(a, i, ids[p.row["room_id"], p.row["seq"]], p.row)
+            for p in saved
+            for i, a in enumerate(p.attachments)
+        ]
+        if shared:
+            conn.execute(insert(ATTACHMENTS), shared)
+        # Bots' webhook deliveries commit with the message, or not at all.
+        webhooks.enqueue(conn, [_saved(p, ids, kinds) for p in saved])
+        written.faces = authors_faces(conn, {post.author.id for post in saved})
+        return written
 
-async def authors_faces(
-    conn: AsyncConnection, ids: set[int]
-) -> dict[int, tuple[str | None, str | None]]:
+
+def authors_faces(conn: Connection, ids: set[int]) -> dict[int, tuple[str | None, str | None]]:
     """The current display name and avatar key of these users (app.faces)."""
-    query = select(USERS.c.id, USERS.c.display_name, USERS.c.avatar_key)
-    rows = await conn.execute(query.where(USERS.c.id.in_(ids)))
+    rows = conn.execute(FACES, {"ids": list(ids)})
     return {row.id: (row.display_name, row.avatar_key) for row in rows}
 
 
-async def find_mentions(
-    conn: AsyncConnection, rows: list[dict[str, Any]], keys: list[list[str]] | None = None
+def find_mentions(
+    conn: Connection, rows: list[dict[str, Any]], keys: list[list[str]] | None = None
 ) -> list[tuple[int, int, int]]:
     """Fill each message row's ``mentions`` with the usernames it mentions; the
     (room, seq, user) of each mention to store. One lookup of the named users for
@@ -203,13 +217,13 @@ async def find_mentions(
         row["mentions"] = ""
     if not wanted:
         return []
-    users = await mentions.find_users(conn, wanted)
+    users = mentions.find_users(conn, wanted)
     readers: dict[int, set[int]] = {}
     for row, names in named:
         ids = {users[key][0] for key in names if key in users}
         readers.setdefault(row["room_id"], set()).update(ids)
     for room_id, ids in readers.items():
-        readers[room_id] = await mentions.can_read(conn, room_id, ids)
+        readers[room_id] = mentions.can_read(conn, room_id, ids)
     stored: list[tuple[int, int, int]] = []
     for row, names in named:
         found = [users[key] for key in names if key in users]

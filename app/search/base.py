@@ -6,23 +6,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, Row, Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.search.query import Parsed
 
 
 class SearchIndex(Protocol):
-    """Each call runs on the caller's connection, inside the caller's transaction, so
-    the index commits (or rolls back) with the messages it describes."""
+    """Each change runs on the caller's connection, inside the caller's transaction,
+    so the index commits (or rolls back) with the messages it describes. Changes are
+    synchronous, as the writer's transaction is (app.db.Database.run_write); an
+    async caller runs them with ``await conn.run_sync(index.update, ...)``."""
 
-    async def add(self, conn: AsyncConnection, message_ids: Sequence[int]) -> None:
-        """Index messages just inserted (one statement for a whole batch)."""
+    def add(self, conn: Connection, messages: Sequence[tuple[int, str]]) -> None:
+        """Index messages just inserted, given as (id, text) (a few statements for a
+        whole batch)."""
 
-    async def update(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
+    def update(self, conn: Connection, message_id: int, old_text: str) -> None:
         """Re-index a message whose text changed from ``old_text`` (an edit)."""
 
-    async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
+    def remove(self, conn: Connection, message_id: int, old_text: str) -> None:
         """Take a message out of the index (a delete)."""
 
     async def expand(self, session: AsyncSession, parsed: Parsed) -> None:

@@ -39,8 +39,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, Row, Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Message
 from app.search.query import Parsed, to_tsquery
@@ -69,13 +69,13 @@ class PostgresIndex:
     def __init__(self, window: int = WINDOW) -> None:
         self.window = window  # messages walked before the index is asked
 
-    async def add(self, conn: AsyncConnection, message_ids: Sequence[int]) -> None:
+    def add(self, conn: Connection, messages: Sequence[tuple[int, str]]) -> None:
         return None
 
-    async def update(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
+    def update(self, conn: Connection, message_id: int, old_text: str) -> None:
         return None
 
-    async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
+    def remove(self, conn: Connection, message_id: int, old_text: str) -> None:
         return None
 
     async def expand(self, session: AsyncSession, parsed: Parsed) -> None:

@@ -13,8 +13,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, bindparam, column, table, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, Integer, Row, Select, bindparam, column, table, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Message
 from app.search.query import Parsed, to_fts5
@@ -89,21 +89,19 @@ def terms_of(texts: Iterable[str]) -> str:
 
 
 class SqliteIndex:
-    async def add(self, conn: AsyncConnection, message_ids: Sequence[int]) -> None:
-        if message_ids:
-            ids = list(message_ids)
-            await conn.execute(ADD, {"ids": ids})
-            texts = (await conn.execute(TEXTS, {"ids": ids})).scalars()
-            await conn.execute(ADD_TERMS, {"terms": terms_of(texts)})
+    def add(self, conn: Connection, messages: Sequence[tuple[int, str]]) -> None:
+        if messages:
+            conn.execute(ADD, {"ids": [id_ for id_, _ in messages]})
+            conn.execute(ADD_TERMS, {"terms": terms_of(text_ for _, text_ in messages)})
 
-    async def update(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
-        await conn.execute(FORGET, {"id": message_id, "old": old_text})
-        await conn.execute(ADD_ONE, {"id": message_id})
-        texts = (await conn.execute(TEXTS, {"ids": [message_id]})).scalars()
-        await conn.execute(ADD_TERMS, {"terms": terms_of(texts)})
+    def update(self, conn: Connection, message_id: int, old_text: str) -> None:
+        conn.execute(FORGET, {"id": message_id, "old": old_text})
+        conn.execute(ADD_ONE, {"id": message_id})
+        texts = conn.execute(TEXTS, {"ids": [message_id]}).scalars()
+        conn.execute(ADD_TERMS, {"terms": terms_of(texts)})
 
-    async def remove(self, conn: AsyncConnection, message_id: int, old_text: str) -> None:
-        await conn.execute(FORGET, {"id": message_id, "old": old_text})
+    def remove(self, conn: Connection, message_id: int, old_text: str) -> None:
+        conn.execute(FORGET, {"id": message_id, "old": old_text})
 
     async def expand(self, session: AsyncSession, parsed: Parsed) -> None:
         for word in dict.fromkeys(parsed.words):

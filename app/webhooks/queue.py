@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import Database
@@ -41,10 +40,11 @@ class Saved:
     room_kind: str
 
 
-async def enqueue(conn: AsyncConnection, messages: Sequence[Saved]) -> int:
+def enqueue(conn: Connection, messages: Sequence[Saved]) -> int:
     """Add a delivery for each bot with a webhook that a message mentions, or that
     is in the direct room it was sent in. A bot's own messages tell nobody, so
-    two bots cannot talk each other into a loop. The rows added."""
+    two bots cannot talk each other into a loop. The rows added. Synchronous: it
+    runs in the writer's transaction (app.db.Database.run_write)."""
     messages = [m for m in messages if not m.author_is_bot]
     keys = {name.casefold() for m in messages for name in m.mentions.split()}
     direct = {m.room_id for m in messages if m.room_kind == "direct"}
@@ -52,7 +52,7 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[Saved]) -> int:
         return 0
     bots_by_key: dict[str, int] = {}
     if keys:
-        rows = await conn.execute(
+        rows = conn.execute(
             select(User.username_key, User.id).where(
                 User.username_key.in_(keys), User.is_bot, User.webhook_url.is_not(None)
             )
@@ -60,7 +60,7 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[Saved]) -> int:
         bots_by_key = {row.username_key: row.id for row in rows}
     in_room: dict[int, set[int]] = {}
     if direct:
-        rows = await conn.execute(
+        rows = conn.execute(
             select(RoomMember.room_id, RoomMember.user_id)
             .join(User, User.id == RoomMember.user_id)
             .where(RoomMember.room_id.in_(direct), User.is_bot, User.webhook_url.is_not(None))
@@ -80,7 +80,7 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[Saved]) -> int:
             for bot in sorted(bots)
         ]
     if new:
-        await conn.execute(insert(D), new)
+        conn.execute(insert(D), new)
     return len(new)
 
 

@@ -380,13 +380,15 @@ async def test_a_body_over_the_limit_is_413_and_leaves_nothing(
 
 async def test_fifty_uploads_at_once_are_rate_limited(server: Server, make_user, room: int) -> None:
     alice = await make_user()
-    before = stored(server)
+    before, started = stored(server), time.monotonic()
     answers = await asyncio.gather(
         *(upload(alice, room, [(f"f{i}.txt", b"data %d" % i, "text/plain")]) for i in range(50))
     )
+    elapsed = time.monotonic() - started
     codes = [a.status_code for a in answers]
     assert set(codes) == {201, 429}, codes
-    assert codes.count(429) >= 30, codes
+    # The bucket (burst 10, 5 a second) refills while a loaded machine takes its time.
+    assert codes.count(201) <= 10 + 5 * elapsed + 1, (codes, elapsed)
     assert all(int(a.headers["retry-after"]) >= 1 for a in answers if a.status_code == 429)
     saved = {a.json()["attachment"]["id"] for a in answers if a.status_code == 201}
     assert stored(server) - before == saved  # the refused ones stored nothing

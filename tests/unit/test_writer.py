@@ -35,7 +35,7 @@ def inserts(db: Database) -> list[int]:
         if statement.startswith("INSERT INTO messages "):  # not messages_fts
             counts.append(statement.count("?, ?, ?, ?, ?, ?"))
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    event.listen(db.write_engine, "before_cursor_execute", seen)
     return counts
 
 
