@@ -34,7 +34,10 @@ TAKE_SEQS = (
 FACES = select(USERS.c.id, USERS.c.display_name, USERS.c.avatar_key).where(
     USERS.c.id.in_(bindparam("ids", expanding=True))
 )
-MAX_BATCH = 500  # rows in one INSERT (8 bound values each; SQLite allows 32,766)
+# One statement, compiled once: SQLAlchemy sends a batch's rows as multi-row
+# VALUES ("insertmanyvalues"), where .values(rows) was compiled again every batch.
+INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
+MAX_BATCH = 500  # rows in one batch
 
 
 @dataclass
@@ -170,9 +173,8 @@ class MessageWriter:
             row = post.row
             row["html"] = post.prepared.html_for(row["text"], row["mentions"])
             row["html"] += files.html(post.attachments)
-        insert_rows = insert(MESSAGES).values([post.row for post in saved])
-        returned = insert_rows.returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
-        ids = written.ids = {(r.room_id, r.seq): r.id for r in conn.execute(returned)}
+        inserted = conn.execute(INSERT_MESSAGES, [post.row for post in saved])
+        ids = written.ids = {(r.room_id, r.seq): r.id for r in inserted}
         self.index.add(conn, [(ids[p.row["room_id"], p.row["seq"]], p.row["text"]) for p in saved])
         if mentioned:
             conn.execute(

@@ -52,3 +52,34 @@ def data_dir(tmp_path: Path) -> Path:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     drop_created_databases()
+
+
+# The files that take longest, longest first (`.ci/run` lists the slowest tests).
+# With one file per worker at a time (--dist loadfile), a long file handed out last
+# is the whole run's tail: started first, the short ones fill in around it.
+SLOW_FIRST = (
+    "integration/test_scale.py",
+    "integration/test_schemathesis.py",
+    "integration/test_hardening_soak.py",
+    "integration/test_hardening_faults.py",
+    "integration/test_schemathesis_admin.py",
+    "integration/test_schemathesis_admin_pg.py",
+    "integration/test_hardening_abuse.py",
+    "integration/test_faults.py",
+    "e2e/test_unread_page.py",
+    "e2e/test_reconnect.py",
+    "integration/test_admin.py",
+    "integration/test_webhooks.py",
+    "integration/test_tokens.py",
+    "e2e/test_chat_page.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+
+    def slowness(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+
+    items.sort(key=slowness)  # stable: the rest keep their order

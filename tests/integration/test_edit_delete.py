@@ -38,6 +38,9 @@ async def test_an_edit_and_a_delete_reach_every_socket_in_place(
     alice, bob = await make_user(), await make_user()
     async with await alice.socket(room) as ws_a, await bob.socket(room) as ws_b:
         a, b = Inbox(ws_a), Inbox(ws_b)
+        # Joined first: a socket's start is the seq read once it has subscribed.
+        for inbox in (a, b):
+            await inbox.wait_for('id="members"', timeout=30)
         message = await post(alice, room, "teh typo")
         await a.wait_for(f'id="message-{message["id"]}"')
         await b.wait_for(f'id="message-{message["id"]}"')
