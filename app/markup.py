@@ -33,7 +33,9 @@ through, no ``on*``, ``style``, ``hx-*`` or other attribute and no other tag
 reaches the page. It also sets every link's ``rel`` and ``target``.
 
 Most messages are one line of plain words, which neither of them changes: those
-(``_plain()``) skip both and are their own paragraph, ~50 µs less per message.
+(``_plain()``, one regex) skip both and are their own paragraph: ~3 µs instead of
+~55 µs for a 64-character one. A text the regex refuses late pays its scan on top
+of the parse (~10% for 4,000 characters with a "*" at the end).
 """
 
 from __future__ import annotations
