@@ -69,11 +69,12 @@ CLASSES = {"span": {"mention"}}
 MAX_NESTING = 20
 
 # Text the parser and the sanitizer give back as typed, inside <p>…</p>: one line of
-# characters no enabled rule starts at, nor linkify (":", "//") nor a mention, nor
-# escaping ("&<>"; a '"' comes back from nh3 as typed). Conservative on purpose:
-# also no ~|, controls, tabs, other whitespace (str.strip() and "&nbsp;") nor
-# surrogates, and a "." only before a space or the end. No list marker, "#" or space
-# at the start, nor a space at the end (the paragraph is stripped).
+# characters no enabled rule starts at (a "~~~" fence too), nor linkify (":", "//")
+# nor a mention, nor escaping ("&<>"; a '"' comes back from nh3 as typed). No
+# controls, tabs, other whitespace (str.strip() and "&nbsp;") nor surrogates. No list
+# marker nor space at the start, nor a space at the end (the paragraph is stripped).
+# Conservative on purpose: also no "|", "]", ":" or "#" at the start, and a "." only
+# before a space or the end, though none of them changes the HTML today.
 _SAFE = r"[^*_~`\[\]\\|@:<>&./\s\x00-\x1f\x7f-\x9f\ud800-\udfff]"
 PLAIN_RE = re.compile(rf"(?![ #+-]|\d+[.)]|\Z)(?:{_SAFE}|\.(?![^ ])|/(?!/)| +(?! |\Z))*+")
 
