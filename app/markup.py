@@ -31,6 +31,11 @@ nh3 (the ammonia sanitizer) then cleans the result against an allowlist of the
 tags and attributes above, as a second wall: if markdown-it ever let something
 through, no ``on*``, ``style``, ``hx-*`` or other attribute and no other tag
 reaches the page. It also sets every link's ``rel`` and ``target``.
+
+Most messages are one line of plain words, which neither of them changes: those
+(``_plain()``, one regex) skip both and are their own paragraph: ~3 µs instead of
+~55 µs for a 64-character one. A text the regex refuses late pays its scan on top
+of the parse (~10% for 4,000 characters with a "*" at the end).
 """
 
 from __future__ import annotations
@@ -62,6 +67,16 @@ CLASSES = {"span": {"mention"}}
 # Blocks and inline elements nested deeper than this stay text: markdown-it stops
 # there, so 10,000 ">" or "*" cost linear time and no deep recursion.
 MAX_NESTING = 20
+
+# Text the parser and the sanitizer give back as typed, inside <p>…</p>: one line of
+# characters no enabled rule starts at (a "~~~" fence too), nor linkify (":", "//")
+# nor a mention, nor escaping ("&<>"; a '"' comes back from nh3 as typed). No
+# controls, tabs, other whitespace (str.strip() and "&nbsp;") nor surrogates. No list
+# marker nor space at the start, nor a space at the end (the paragraph is stripped).
+# Conservative on purpose: also no "|", "]", ":" or "#" at the start, and a "." only
+# before a space or the end, though none of them changes the HTML today.
+_SAFE = r"[^*_~`\[\]\\|@:<>&./\s\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+PLAIN_RE = re.compile(rf"(?![ #+-]|\d+[.)]|\Z)(?:{_SAFE}|\.(?![^ ])|/(?!/)| +(?! |\Z))*+")
 
 
 def allowed_link(url: str) -> bool:
@@ -200,6 +215,8 @@ MD = _parser()
 def to_html(text: str, mentions: str = "") -> str:
     """``text`` as the HTML its message shows, with ``mentions`` (the usernames it
     mentions, space-separated, as app.mentions found them) as mention elements."""
+    if _plain(text):
+        return _paragraph(text)
     html = MD.render(_encodable(text), {"mentioned": _mentioned(mentions)})
     return sanitize(html)
 
@@ -207,6 +224,8 @@ def to_html(text: str, mentions: str = "") -> str:
 def mentionable(text: str) -> list[str]:
     """The username keys ``text`` may mention (app.mentions.candidates), read from
     the text it shows as text only: an ``@name`` in code or a link's text is none."""
+    if _plain(text):
+        return []
     return candidates(_shown(MD.parse(_encodable(text), {})))
 
 
@@ -227,6 +246,8 @@ class Prepared:
 
 def prepare(text: str) -> Prepared:
     """mentionable() and to_html() of one parse."""
+    if _plain(text):
+        return Prepared([], "", _paragraph(text))
     tokens = MD.parse(_encodable(text), {})
     shown = _shown(tokens)
     keys = candidates(shown)
@@ -238,6 +259,15 @@ def prepare(text: str) -> Prepared:
     _mark(tokens, _mentioned(guess))
     html = sanitize(MD.renderer.render(tokens, MD.options, {}))
     return Prepared(keys, guess, html)
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` is plain words (PLAIN_RE): its HTML is then ``_paragraph()``."""
+    return PLAIN_RE.fullmatch(text) is not None
+
+
+def _paragraph(text: str) -> str:
+    return f"<p>{text}</p>"
 
 
 def _shown(tokens: list[Token]) -> str:

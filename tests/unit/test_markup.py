@@ -6,10 +6,14 @@ import re
 import sys
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
-from app.markup import sanitize, to_html
+from app import markup
+from app.markup import Prepared, mentionable, prepare, sanitize, to_html
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from test_hardening_input import VECTORS, Tree  # noqa: E402
@@ -302,3 +306,94 @@ def test_scheme_separators_cost_linear_time() -> None:
     assert to_html("see http://a.b and https://c.d/x_y_z*") == (
         f"<p>see {link('http://a.b')} and {link('https://c.d/x_y_z')}*</p>"
     )
+
+
+# Chat text: plain words with punctuation (most of what the fast path takes), and
+# every character or line start it must leave to the parser.
+WORDS = ["ok", "the", "Café", "naïve", "👍", "👨\u200d👩\u200d👧", "12", "2024", "x", "bob"]
+AFFIXES = ["", "", "", ",", ".", "?", "!", "'", '"', "(", ")", "#", "-", "/", "=", "%", "$"]
+TRICKY = [
+    *"*_~`[]()!<>&\\|@:.#>-+=/",
+    *["\n", "\t", "\r", "", " ", "    ", "\xa0", "\u3000", "\u2028", "\x00", "\x1f", "\x85"],
+    *["\ud800", "\udfff", "\ufeff", "1.", "2)", "---", "===", "```", "~~~", "**", "__"],
+    *["x.com", "www.", "http://", "https://a.b", "mailto:", "//", "@bob", "&amp;", "<b>"],
+]
+
+
+def sentences(trick: str) -> st.SearchStrategy[str]:
+    """Words with punctuation around them, salted with ``trick`` anywhere (often, so
+    that "_ok_" or "\\!" come up, and not only next to others the parser gets anyway)."""
+    word = st.sampled_from(WORDS)
+    affix = st.sampled_from(AFFIXES) | st.just(trick)
+    token = st.tuples(affix, st.one_of(word, word, st.just(trick)), affix)
+    return st.lists(token.map("".join), min_size=1, max_size=8).map(" ".join)
+
+
+def chat_texts() -> st.SearchStrategy[str]:
+    """Plain sentences, salted ones, any pieces mixed, any text."""
+    salted = st.sampled_from(TRICKY).flatmap(sentences)
+    pieces = st.sampled_from(WORDS + AFFIXES + TRICKY) | st.characters()
+    mixed = st.lists(pieces, max_size=20).map("".join)
+    return sentences("") | salted | mixed | st.text(max_size=20)
+
+
+def both_paths(text: str) -> tuple[object, object]:
+    """What prepare(), to_html() and mentionable() give for ``text``, and the same
+    with the fast path off."""
+    fast = (prepare(text), to_html(text, "bob"), mentionable(text))
+    with patch.object(markup, "_plain", return_value=False):
+        full = (prepare(text), to_html(text, "bob"), mentionable(text))
+    return fast, full
+
+
+# No deadline: a busy machine (two cores, three test workers) is not a failure.
+@settings(max_examples=1000, deadline=None, database=None)
+@given(chat_texts())
+def test_the_fast_path_renders_what_the_full_path_does(text: str) -> None:
+    event("plain" if markup._plain(text) else "parsed")
+    fast, full = both_paths(text)
+    assert fast == full
+
+
+CARRIERS = ["{0}", "{0}ok", "ok{0}", "{0}ok{0}", "a {0}ok{0} b", "ok {0} ok", "{0} ok", "ok {0}"]
+CARRIERS += ["ok{0}ok", "1{0} ok", "12{0}", "x{0}x{0}x", "{0}{0}{0} ok", "ok {0}{0}{0}"]
+
+
+@pytest.mark.parametrize("trick", TRICKY)
+def test_each_tricky_piece_in_plain_words_renders_as_parsed(trick: str) -> None:
+    """The salted sentences of the property test, every one of them: each exclusion
+    of the fast path is tested every run, not in most runs."""
+    for carrier in CARRIERS:
+        fast, full = both_paths(carrier.format(trick))
+        assert fast == full, carrier.format(trick)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a message of about the usual length, with a few words in it #12",
+        "Sounds good, see you at 5.",
+        "really? yes! ok. next",
+        'she said "fine" and it\'s (mostly) done',
+        "Café à 10h, naïve 👍 👨\u200d👩\u200d👧",
+        "2024 was 50% better, x = 3 and/or 4",
+        "/me waves",
+    ],
+)
+def test_plain_text_takes_the_fast_path(text: str) -> None:
+    assert markup._plain(text)
+    assert prepare(text) == Prepared([], "", f"<p>{text}</p>")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *["**bold**", "_it_", "`code`", "~~x~~", "[x](https://a.b)", "a\\b", "a | b"],
+        *["1. first", "2) second", "2024.", "- item", "+ item", "# title", "> quote"],
+        *["see x.com", "e.g. this", "https://a.b", "www.a.b", "//a.b", "mailto:a", "hi @bob"],
+        *["a &amp; b", "a <b>", "a\nb", "a\tb", " lead", "trail ", "", "a\xa0b", "a\u3000b"],
+        *["half \ud800", "a\x00b", "a\rb"],
+    ],
+)
+def test_anything_else_is_parsed(text: str) -> None:
+    assert not markup._plain(text)
