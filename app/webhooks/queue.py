@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import Database
@@ -108,6 +109,10 @@ async def any_due(db: Database) -> bool:
 
 async def claim(db: Database, *, lease: float, limit: int, postgres: bool) -> list[Claimed]:
     """Take up to ``limit`` due deliveries, at most one per bot (its head)."""
+    return await db.run_write(_claim, lease, limit, postgres)
+
+
+def _claim(conn: Connection, lease: float, limit: int, postgres: bool) -> list[Claimed]:
     now = utcnow()
     head = D.alias("head")
     oldest_open = (
@@ -120,68 +125,62 @@ async def claim(db: Database, *, lease: float, limit: int, postgres: bool) -> li
     )
     if postgres:
         query = query.with_for_update(skip_locked=True)
-    async with db.write() as session:
-        ids = list(await session.scalars(query))
-        if not ids:
-            return []
-        # The same test again in the UPDATE: a row is claimed by one worker only.
-        rows = await session.execute(
-            update(D)
-            .where(D.c.id.in_(ids), _claimable(now))
-            .values(status=CLAIMED, claimed_until=now + timedelta(seconds=lease))
-            .returning(D.c.id, D.c.bot_id, D.c.message_id, D.c.room_id, D.c.attempts)
-        )
-        return sorted(Claimed(*row) for row in rows)
+    ids = list(conn.scalars(query))
+    if not ids:
+        return []
+    # The same test again in the UPDATE: a row is claimed by one worker only.
+    rows = conn.execute(
+        update(D)
+        .where(D.c.id.in_(ids), _claimable(now))
+        .values(status=CLAIMED, claimed_until=now + timedelta(seconds=lease))
+        .returning(D.c.id, D.c.bot_id, D.c.message_id, D.c.room_id, D.c.attempts)
+    )
+    return sorted(Claimed(*row) for row in rows)
 
 
 async def finish(
     db: Database, delivery: Claimed, *, ok: bool, status: int | None, error: str = ""
 ) -> None:
     """Record a delivery that was made (or failed for good)."""
-    async with db.write() as session:
-        await session.execute(
-            update(D)
-            .where(D.c.id == delivery.id, D.c.status == CLAIMED)
-            .values(
-                status=DONE if ok else FAILED,
-                attempts=delivery.attempts + 1,
-                finished_at=utcnow(),
-                claimed_until=None,
-                last_status=status,
-                last_error=error[:ERROR_CHARS],
-            )
-        )
+    values = {"status": DONE if ok else FAILED, "finished_at": utcnow()}
+    await db.run_write(_record, delivery, values, status, error)
 
 
 async def retry(
     db: Database, delivery: Claimed, *, delay: float, status: int | None, error: str
 ) -> None:
     """Put a failed delivery back, due again after ``delay`` seconds."""
-    async with db.write() as session:
-        await session.execute(
-            update(D)
-            .where(D.c.id == delivery.id, D.c.status == CLAIMED)
-            .values(
-                status=PENDING,
-                attempts=delivery.attempts + 1,
-                next_at=utcnow() + timedelta(seconds=delay),
-                claimed_until=None,
-                last_status=status,
-                last_error=error[:ERROR_CHARS],
-            )
+    values = {"status": PENDING, "next_at": utcnow() + timedelta(seconds=delay)}
+    await db.run_write(_record, delivery, values, status, error)
+
+
+def _record(
+    conn: Connection, delivery: Claimed, values: dict[str, Any], status: int | None, error: str
+) -> None:
+    """An attempt's outcome on a delivery this worker still holds."""
+    conn.execute(
+        update(D)
+        .where(D.c.id == delivery.id, D.c.status == CLAIMED)
+        .values(
+            **values,
+            attempts=delivery.attempts + 1,
+            claimed_until=None,
+            last_status=status,
+            last_error=error[:ERROR_CHARS],
         )
+    )
 
 
 async def release(db: Database, ids: Sequence[int]) -> None:
     """Give back unfinished claims (a clean shutdown): due again at once."""
     if not ids:
         return
-    async with db.write() as session:
-        await session.execute(
-            update(D)
-            .where(D.c.id.in_(list(ids)), D.c.status == CLAIMED)
-            .values(status=PENDING, claimed_until=None)
-        )
+    await db.run_write(
+        Connection.execute,
+        update(D)
+        .where(D.c.id.in_(list(ids)), D.c.status == CLAIMED)
+        .values(status=PENDING, claimed_until=None),
+    )
 
 
 async def trim(db: Database, per_bot: int) -> tuple[int, int]:
@@ -197,21 +196,23 @@ async def trim(db: Database, per_bot: int) -> tuple[int, int]:
     over = [(bot, n - per_bot) for bot, n in counts if n > per_bot]
     dropped = 0
     for bot, excess in over:
-        async with db.write() as session:
-            oldest = (
-                select(D.c.id)
-                .where(D.c.bot_id == bot, D.c.status == PENDING)
-                .order_by(D.c.id)
-                .limit(excess)
-            )
-            result = await session.execute(
-                update(D)
-                .where(D.c.id.in_(oldest), D.c.status == PENDING)
-                .values(status=DROPPED, finished_at=utcnow(), last_error="queue full")
-                .execution_options(synchronize_session=False)
-            )
-            dropped += result.rowcount  # type: ignore[attr-defined]
+        oldest = (
+            select(D.c.id)
+            .where(D.c.bot_id == bot, D.c.status == PENDING)
+            .order_by(D.c.id)
+            .limit(excess)
+        )
+        dropped += await db.run_write(
+            _rowcount,
+            update(D)
+            .where(D.c.id.in_(oldest), D.c.status == PENDING)
+            .values(status=DROPPED, finished_at=utcnow(), last_error="queue full"),
+        )
     return dropped, waiting - dropped
+
+
+def _rowcount(conn: Connection, statement: Executable) -> int:
+    return int(conn.execute(statement).rowcount)
 
 
 async def recent(db: Database, bot_ids: Sequence[int], per_bot: int = 5) -> dict[int, list[Any]]:
@@ -229,8 +230,7 @@ async def recent(db: Database, bot_ids: Sequence[int], per_bot: int = 5) -> dict
 async def prune(db: Database, older_than: timedelta) -> int:
     """Forget finished deliveries (done, failed, dropped) older than this."""
     cutoff = utcnow() - older_than
-    async with db.write() as session:
-        result = await session.execute(
-            delete(D).where(D.c.status.in_((DONE, FAILED, DROPPED)), D.c.finished_at < cutoff)
-        )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return await db.run_write(
+        _rowcount,
+        delete(D).where(D.c.status.in_((DONE, FAILED, DROPPED)), D.c.finished_at < cutoff),
+    )
