@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import Database
 
@@ -73,17 +72,16 @@ async def counts(
         return {}
     async with db.read() as session:
         conn = await session.connection()
-        return await _counts(conn, user_id, room_ids)
+        return await conn.run_sync(_counts, user_id, room_ids)
 
 
-async def _counts(
-    conn: AsyncConnection, user_id: int, room_ids: Collection[int] | None
-) -> dict[int, Counts]:
+def _counts(conn: Connection, user_id: int, room_ids: Collection[int] | None) -> dict[int, Counts]:
+    """Synchronous, so a read mark's transaction can run it (Database.run_write)."""
     params: dict[str, object] = {"user": user_id, "cap": CAP}
     query = ALL_ROOMS
     if room_ids is not None:
         query, params["rooms"] = SOME_ROOMS, list(room_ids)
-    rows = await conn.execute(query, params)
+    rows = conn.execute(query, params)
     return {row.room_id: Counts(row.read_seq, row.unread, row.mentions) for row in rows}
 
 
@@ -104,20 +102,23 @@ async def mark_read(
     if current is not None and target <= current:
         return None  # the common case, a read already recorded: no write at all
     try:
-        async with db.write() as session:
-            conn = await session.connection()
-            params = {"user": user_id, "room": room_id, "seq": target}
-            if current is None:
-                await conn.execute(START, params)
-            elif not (await conn.execute(MOVE, params)).rowcount:
-                return None  # another tab's read went further meanwhile
-            found = await _counts(conn, user_id, [room_id])
+        # In the writer's thread on SQLite (run_write): through aiosqlite this write
+        # would hold the database's one write lock across event-loop turns.
+        return await db.run_write(_move, user_id, room_id, target, start=current is None)
     except IntegrityError:
         # Another tab started the position at the same moment: move that one.
         if not retry:
             raise
         return await mark_read(db, user_id, room_id, seq, retry=False)
-    return found.get(room_id)
+
+
+def _move(conn: Connection, user_id: int, room_id: int, seq: int, *, start: bool) -> Counts | None:
+    params = {"user": user_id, "room": room_id, "seq": seq}
+    if start:
+        conn.execute(START, params)
+    elif not conn.execute(MOVE, params).rowcount:
+        return None  # another tab's read went further meanwhile
+    return _counts(conn, user_id, [room_id]).get(room_id)
 
 
 async def mentioned_counts(
@@ -128,7 +129,7 @@ async def mentioned_counts(
     async with db.read() as session:
         conn = await session.connection()
         for user_id in user_ids:
-            found = await _counts(conn, user_id, [room_id])
+            found = await conn.run_sync(_counts, user_id, [room_id])
             if room_id in found:
                 out[user_id] = found[room_id]
     return out
