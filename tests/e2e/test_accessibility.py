@@ -125,6 +125,9 @@ async def test_colours_meet_wcag_aa(browser, server: Server, make_user, unique, 
     await open_room(page, server, room)
     await send(page, "my own words")
     await expect(page.locator(".msg")).to_have_count(2)
+    # The room's online badge comes from presence, on its own schedule (batched):
+    # the messages can arrive first.
+    await expect(page.locator(".badge:not(.idle)").first).to_be_attached()
     # Show what is usually hidden, to measure it (properties, not inline styles).
     await page.evaluate(
         """() => {
