@@ -43,9 +43,12 @@ async def test_plain_asgi_sockets_chat_join_and_close(plain: Server) -> None:
     for browser, name in ((alice, "plainalice"), (bob, "plainbob")):
         assert (await browser.register(name)).status_code == 303
     before = await tasks_alive(alice)
-    async with await alice.socket(room) as wa, await bob.socket(room) as wb:
-        a, b = Inbox(wa), Inbox(wb)
+    async with await alice.socket(room) as wa:
+        a = Inbox(wa)
+        # Alice in first: a join announced before her socket subscribed is not hers.
         await a.wait_for('id="members"')
+        wb = await bob.socket(room)
+        b = Inbox(wb)
         await b.wait_for('id="members"')
         await a.wait_for('data-notice="join" data-user="plainbob"')
         # Each socket keeps its coroutine here: the measure in the detached test is real.
@@ -55,5 +58,6 @@ async def test_plain_asgi_sockets_chat_join_and_close(plain: Server) -> None:
         assert "over plain ASGI" in await b.wait_for(MESSAGE_RE)
         await wb.send("not json")
         assert "not JSON" in await b.wait_for("chat-error")
+        await wb.close()
     for browser in (alice, bob):
         await browser.close()
