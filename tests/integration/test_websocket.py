@@ -298,7 +298,9 @@ async def test_retried_frame_with_the_same_client_id_saves_one_message(
 
 
 async def test_rate_limit_answers_the_sender_and_saves_nothing_over_it(tmp_path, make_user) -> None:
-    with running_server(tmp_path, message_rate="1", message_burst="3") as srv:
+    # One token per 10 s: at one a second, a loaded machine took longer than that over
+    # the burst and the drain, and the API post found a token again (201).
+    with running_server(tmp_path, message_rate="0.1", message_burst="3") as srv:
         room = srv.create_room("limited")
         alice = await make_user(target=srv)
         async with await alice.socket(room) as ws:
