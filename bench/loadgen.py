@@ -61,6 +61,7 @@ class Step:
     run_id: bytes
     expected: list[int] = field(default_factory=list)  # receivers per message n
     counts: array[int] = field(default_factory=lambda: array("I"))
+    kinds: list[str] = field(default_factory=list)  # mixed: "message", "edit" or "react" per n
     latencies_us: list[int] = field(default_factory=list)
     dups: int = 0
     last_ns: int = 0
@@ -366,6 +367,8 @@ class LoadGen:
                 if self.changes is not None:
                     sender.sender = j
                     kind, target = self.changes.choose(self.rng.random(), sender.own)
+                if step is not None and self.changes is not None:
+                    step.kinds.append(kind)
                 if kind != "message":
                     lane = await self.lane(j, sender)
                     room = self.room_ids[sender.room]
@@ -457,15 +460,18 @@ class LoadGen:
             "dups": step.dups,
             "closed": self.closed_in_step,
             "send_lag_max_ms": round(send_lag, 1),
-            **self.mix_summary(),
+            **self.mix_summary(step),
             **stats,
             **self.lag.summary(),
             "ok": lost == 0 and p99 <= self.opts.max_p99_ms and delivered > 0,
         }
 
-    def mix_summary(self) -> dict[str, object]:
+    def mix_summary(self, step: Step) -> dict[str, object]:
         if self.changes is None:
             return {}
+        lost: Counter[str] = Counter()
+        for kind, want, got in zip(step.kinds, step.expected, step.counts, strict=True):
+            lost[kind] += want - got
         http = sorted(x for lane in self.lanes.values() for x in lane.latencies_ms)
         return {
             "edits": self.changes.sent["edit"],
@@ -473,6 +479,7 @@ class LoadGen:
             "typing_sockets": self.extra.get("typing_sockets", 0),
             "http_p99_ms": round(measure.percentile(http, 0.99), 1) if http else 0.0,
             "http_errors": dict(self.http_errors),
+            "lost_by_kind": {kind: n for kind, n in lost.items() if n},
         }
 
     # -- scenarios ---------------------------------------------------------

@@ -41,15 +41,26 @@ class Lane:
         writer: asyncio.StreamWriter | None = None
         while True:
             method, path, body = await self.queue.get()
-            if writer is None or reader is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
             t0 = time.perf_counter()
-            try:
-                status = await self.exchange(reader, writer, method, path, body)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                self.errors[type(exc).__name__] += 1
-                writer.close()
-                reader = writer = None
+            status = 0
+            # uvicorn closes a keep-alive connection idle for 5 s, and a lane can sit
+            # idle that long between steps: a connection closed before it answered
+            # is opened again and the request sent once more (it was never read).
+            for _ in range(2):
+                try:
+                    if writer is None or reader is None:
+                        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                    status = await self.exchange(reader, writer, method, path, body)
+                except Exception as exc:  # noqa: BLE001 - a dead lane would drop every change after it silently
+                    self.errors[type(exc).__name__] += 1
+                    status = -1
+                if status <= 0 and writer is not None:
+                    writer.close()
+                    reader = writer = None
+                if status != 0:
+                    break
+            if status <= 0:
+                self.errors[f"{method} unanswered"] += 1
                 continue
             self.latencies_ms.append((time.perf_counter() - t0) * 1000)
             if status != 200:
@@ -63,12 +74,16 @@ class Lane:
         path: str,
         body: bytes,
     ) -> int:
+        """The response's status, 0 if the connection was closed before one came."""
         writer.write(
             f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.head}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        status = int((await reader.readline()).split()[1])
+        line = await reader.readline()
+        if not line:
+            return 0  # closed by the server before it answered
+        status = int(line.split()[1])
         length = 0
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
