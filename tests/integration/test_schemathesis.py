@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz_support import fuzz_as_a_plain_user, fuzzed_server
+import pytest
+from fuzz_support import FUZZ_TIMEOUT_S, fuzz_as_a_plain_user, fuzzed_server
+
+pytestmark = pytest.mark.timeout(FUZZ_TIMEOUT_S)
 
 
 def test_fuzz_as_a_plain_user_with_cookie_and_csrf(tmp_path_factory, tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz_support import fuzz_as_an_admin, fuzzed_server
+import pytest
+from fuzz_support import FUZZ_TIMEOUT_S, fuzz_as_an_admin, fuzzed_server
+
+pytestmark = pytest.mark.timeout(FUZZ_TIMEOUT_S)
 
 
 def test_fuzz_as_an_admin_with_a_token(tmp_path_factory, tmp_path: Path) -> None:
