@@ -52,4 +52,4 @@ async def update_user(body: UserPatch, user_id: UserId, admin: ApiAdmin, db: DbD
     responses={**ADMIN_WRITE, **USER_NOT_FOUND, **SELF_LOCKOUT},
 )
 async def remove_user(user_id: UserId, admin: ApiAdmin, chat: ChatDep) -> None:
-    await users.delete_user(chat.db, chat.broker, user_id, by=admin)
+    await users.delete_user(chat.db, chat.broker, chat.storage, user_id, by=admin)
