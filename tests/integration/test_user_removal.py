@@ -165,3 +165,21 @@ async def test_a_prolific_users_removal_reaches_sockets_by_repair_exactly_once(
     assert sorted(got[:-1]) == [(m["id"], held + 1 + n) for n, m in enumerate(sent)]
     assert got[-1] == (after["id"], held + 26)
     assert tombstones(inbox.frames) == {m["id"] for m in sent}
+
+
+async def test_a_removed_users_messages_are_not_unread_nor_mentions(
+    server: Server, make_user, room: int
+) -> None:
+    admin, carol, bob = await make_user(), await make_user(), await make_user()
+    server.cli("setadmin", admin.username)
+
+    async def counts() -> tuple[int, int]:
+        rooms = (await bob.api("GET", "/api/rooms")).json()
+        [mine] = [r for r in rooms if r["id"] == room]
+        return mine["unread"], mine["mentions"]
+
+    await post(carol, room, "hello")
+    await post(carol, room, f"hi @{bob.username}")
+    assert await counts() == (2, 1)
+    await remove(admin, carol)
+    assert await counts() == (0, 0)
