@@ -232,7 +232,7 @@ class Windows:
         under the room row's lock), so the messages read next hold all of them, and
         perhaps later ones: the cursor is L or the highest rev read, whichever is
         higher. That needs no shared snapshot (PostgreSQL reads each statement in
-        its own), and a change whose message is gone since (its author deleted)
+        its own), and a change whose message is gone since (deleted by SQL)
         still moves the cursor past its seq.
         """
         metrics.CATCH_UP_QUERIES.inc()
