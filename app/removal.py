@@ -10,11 +10,13 @@ seq: nothing told a page, and nothing a resume asks for brought it up to date.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import access, announce, reactions, render
@@ -24,7 +26,7 @@ from app.db import Database
 from app.events import LOBBY, RESYNC, Event, activity_key, room_channel
 from app.models import Message, Room, User
 from app.reactions import REACTIONS
-from app.search import SearchIndex
+from app.search import SearchIndex, create_index
 from app.windows import MESSAGES, ROOM_MESSAGES
 from app.writer import TAKE_SEQS
 
@@ -33,6 +35,8 @@ from app.writer import TAKE_SEQS
 # database: one query per socket (shared by those at the same seq) instead of
 # thousands of events through every outbox, which would close slow ones with 1013.
 PER_MESSAGE = 20
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for a transaction it ended to break one
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +55,22 @@ class RoomChanges:
 class Removed:
     rooms: dict[int, RoomChanges] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # storage keys, to delete after commit
+
+
+async def remove_user(db: Database, user_id: int) -> Removed | None:
+    """Run the removal's transaction; None if there is no such user.
+
+    PostgreSQL may end it as one side of a deadlock: the user writing again in a
+    room the second pass must lock, while this transaction holds their row (see
+    remove). It rolled back whole, and the writer it met has gone on: once more."""
+    index = create_index(db.engine.url)
+    try:
+        return await db.run_write(remove, index, user_id)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != DEADLOCK:
+            raise
+        logger.info("Removing user %s met a deadlock; trying once more.", user_id)
+        return await db.run_write(remove, index, user_id)
 
 
 def remove(conn: Connection, index: SearchIndex, user_id: int) -> Removed | None:

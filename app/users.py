@@ -16,7 +16,6 @@ from app.backends import Broker
 from app.db import Database
 from app.files.storage import Storage
 from app.models import User
-from app.search import create_index
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ async def delete_user(
     no longer guards."""
     if by is not None and by.id == user_id:
         raise SelfLockout("You cannot remove yourself.")
-    removed = await db.run_write(removal.remove, create_index(db.engine.url), user_id)
+    removed = await removal.remove_user(db, user_id)
     if removed is None:
         raise UserNotFound()
     logger.info("Removed user %s (changes in %d rooms).", user_id, len(removed.rooms))
