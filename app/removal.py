@@ -96,8 +96,9 @@ def remove(conn: Connection, index: SearchIndex, user_id: int) -> Removed | None
 
 
 def _change_rooms(session: Session, index: SearchIndex, user_id: int, removed: Removed) -> None:
-    """Each room with a live message or a reaction of the user, in room id order
-    (the order every multi-room transaction locks rooms in, so no two deadlock)."""
+    """Each room with a live message or a reaction of the user, in room id order:
+    the order the writer locks a batch's rooms in, so the two cannot deadlock over
+    rooms (the second pass, after the user's row, can: see remove_user)."""
     own = select(Message.room_id).where(Message.author_id == user_id, Message.deleted_at.is_(None))
     reacted = (
         select(Message.room_id)
