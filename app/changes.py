@@ -10,7 +10,6 @@ the room's seqs keep no gap.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
@@ -22,7 +21,7 @@ from app.errors import Conflict, MessageNotFound, NotAllowed, RoomNotFound
 from app.files import attachments as files
 from app.models import Attachment, Message, User, utcnow
 from app.reactions import REACTIONS
-from app.search import create_index
+from app.search import SearchIndex, create_index
 from app.writer import ATTACHMENTS, MENTIONS, TAKE_SEQS, find_mentions
 
 
@@ -102,23 +101,7 @@ class MessageChanges:
             seq, message = _lock(session, room_id, message_id, deleter)
             if message.deleted_at is not None:
                 raise AlreadyDeleted
-            old_text = message.text
-            now: datetime = utcnow()
-            message.text, message.mentions, message.html = "", "", None
-            message.deleted_at, message.rev = now, seq
-            session.flush()
-            conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
-            conn.execute(delete(REACTIONS).where(REACTIONS.c.message_id == message.id))
-            gone = conn.execute(
-                delete(ATTACHMENTS)
-                .where(ATTACHMENTS.c.message_id == message.id)
-                .returning(ATTACHMENTS.c.id, ATTACHMENTS.c.thumbnail)
-            )
-            keys = [key for row in gone for key in row if key]
-            # Indexed again with its empty text rather than taken out: the row stays,
-            # and SQLite's cascade trigger (a deleted room or author) will take out
-            # what is indexed for it, which must then be there.
-            self.index.update(conn, message.id, old_text)
+            keys = entomb(session, self.index, message, seq)
         return message, keys
 
     def _react(
@@ -141,6 +124,32 @@ class MessageChanges:
             message.rev = seq
             session.flush()
         return message
+
+
+def entomb(session: Session, index: SearchIndex, message: Message, seq: int) -> list[str]:
+    """Make ``message`` a tombstone as the change ``seq`` (the room's next, taken by
+    the caller under the room row's lock): no text, mentions, HTML, reactions or
+    files, and nothing of it left to search. The storage keys of its files, which
+    the caller deletes once this committed. The one way a message is deleted: by
+    its author or an admin (MessageChanges.delete), or with its author (app.removal)."""
+    conn = session.connection()
+    old_text = message.text
+    message.text, message.mentions, message.html = "", "", None
+    message.deleted_at, message.rev = utcnow(), seq
+    session.flush()
+    conn.execute(delete(MENTIONS).where(MENTIONS.c.message_id == message.id))
+    conn.execute(delete(REACTIONS).where(REACTIONS.c.message_id == message.id))
+    gone = conn.execute(
+        delete(ATTACHMENTS)
+        .where(ATTACHMENTS.c.message_id == message.id)
+        .returning(ATTACHMENTS.c.id, ATTACHMENTS.c.thumbnail)
+    )
+    keys = [key for row in gone for key in row if key]
+    # Indexed again with its empty text rather than taken out: the row stays,
+    # and SQLite's cascade trigger (a deleted room) will take out what is indexed
+    # for it, which must then be there.
+    index.update(conn, message.id, old_text)
+    return keys
 
 
 def _lock(

@@ -138,15 +138,17 @@ def setadmin(settings: Settings, args: argparse.Namespace) -> None:
 
 def deleteuser(settings: Settings, args: argparse.Namespace) -> None:
     from app.auth import AuthError
+    from app.files.storage import create_storage
     from app.users import delete_user, find_user
 
     async def delete(db: Database) -> None:
         async with connected_broker(settings) as broker:
             try:
-                await delete_user(db, broker, (await find_user(db, args.name)).id)
+                user = await find_user(db, args.name)
+                await delete_user(db, broker, create_storage(settings), user.id)
             except AuthError as exc:
                 raise CommandError(str(exc)) from None
-        print(f"Removed user {args.name} with their sessions, tokens and messages.")
+        print(f"Removed user {args.name} with their sessions and tokens; messages deleted.")
 
     with_database(settings, delete)
 

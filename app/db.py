@@ -52,6 +52,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        # A migration's autocommit_block: PRAGMA foreign_keys, which a migration
+        # copying a table must turn off, is a no-op inside a transaction.
+        return
     if options.get("shared_read"):
         # A request's shared reads (Database.shared_reads): each statement is its own
         # snapshot, as each is on PostgreSQL, and the BEGIN's round trip is saved.

@@ -158,7 +158,11 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SET NULL: a removed user's messages stay as tombstones (app.users.delete_user
+    # made them so, each with its room's next seq, before the row went).
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, nullable=True
+    )
     seq: Mapped[int] = mapped_column(BigInteger)  # the room's seq of its creation
     # The room's seq of the message's latest change (its creation, an edit, its
     # delete, a reaction): what a resume from seq S looks for above S.
@@ -178,7 +182,7 @@ class Message(Base):
     # is a change a resume finds like any other.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    author: Mapped[User] = relationship(lazy="joined")
+    author: Mapped[User | None] = relationship(lazy="joined")  # None: a removed user's
 
 
 class MessageMention(Base):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import cast
+from typing import Any, cast
 
 import emoji
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.models import MAX_EMOJI, MessageReaction, User
@@ -97,8 +97,19 @@ async def of_messages(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Re
     """The reactions of these messages (those with none are left out): one query."""
     if not ids:
         return {}
+    return _grouped(await conn.execute(_OF_MESSAGES, {"ids": list(ids)}))
+
+
+def of_messages_now(conn: Connection, ids: Sequence[int]) -> dict[int, Reactions]:
+    """of_messages inside a synchronous transaction (Database.run_write)."""
+    if not ids:
+        return {}
+    return _grouped(conn.execute(_OF_MESSAGES, {"ids": list(ids)}))
+
+
+def _grouped(rows: Iterable[Row[Any]]) -> dict[int, Reactions]:
     found: dict[int, dict[str, list[str]]] = {}
-    for row in await conn.execute(_OF_MESSAGES, {"ids": list(ids)}):
+    for row in rows:
         found.setdefault(row.message_id, {}).setdefault(row.emoji, []).append(row.username)
     return {
         message_id: tuple(

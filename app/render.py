@@ -61,21 +61,22 @@ class MessageView(NamedTuple):
     def of(cls, message: Message | MessageView, reactions: Reactions = ()) -> MessageView:
         if isinstance(message, MessageView):
             return message
+        author = message.author  # None: a removed user's (a tombstone, shown without)
         return cls(
             message.id,
             message.seq,
-            message.author.username,
+            author.username if author else "",
             message.text,
             message.created_at,
             message.mentions or "",
             message.html,
-            bool(message.author.is_bot),
+            bool(author and author.is_bot),
             message.rev or message.seq,
             message.edited_at,
             message.deleted_at,
-            message.author.id,
-            message.author.display_name,
-            message.author.avatar_key,
+            author.id if author else 0,
+            author.display_name if author else None,
+            author.avatar_key if author else None,
             reactions,
         )
 

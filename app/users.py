@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from starlette import status
 
-from app import announce
+from app import announce, removal
 from app.auth import AuthError, session_tag
 from app.backends import Broker
 from app.db import Database
-from app.models import Room, User
+from app.files.storage import Storage
+from app.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +63,21 @@ async def set_admin(db: Database, user_id: int, is_admin: bool, *, by: User | No
 
 
 async def delete_user(
-    db: Database, broker: Broker, user_id: int, *, by: User | None = None
+    db: Database, broker: Broker, storage: Storage, user_id: int, *, by: User | None = None
 ) -> None:
-    """Remove a user with their sessions, tokens and messages (the foreign keys
-    cascade), and close their open sockets, which a session check no longer guards."""
+    """Remove a user with their sessions and tokens (the foreign keys cascade); their
+    messages stay as tombstones and their reactions go, each a change every open
+    page sees (app.removal). Then close their open sockets, which a session check
+    no longer guards."""
     if by is not None and by.id == user_id:
         raise SelfLockout("You cannot remove yourself.")
-    async with db.write() as session:
-        # Not a foreign key (see models.Room.created_by): a later user with a reused
-        # id must not inherit the rooms.
-        await session.execute(
-            update(Room).where(Room.created_by == user_id).values(created_by=None)
-        )
-        result = await session.execute(delete(User).where(User.id == user_id))
-    if not result.rowcount:  # type: ignore[attr-defined]  # a DELETE's Result is a CursorResult
+    removed = await removal.remove_user(db, user_id)
+    if removed is None:
         raise UserNotFound()
-    logger.info("Removed user %s.", user_id)
+    logger.info("Removed user %s (changes in %d rooms).", user_id, len(removed.rooms))
+    # Committed: the rows are gone, so no one can fetch the files any more.
+    await storage.delete(*removed.files)
+    await removal.announce_removal(db, broker, removed)
     await close_sockets(broker, user_id)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics, reactions, render
@@ -24,20 +24,21 @@ ROOM_MESSAGES = (
     select(
         MESSAGES.c.id,
         MESSAGES.c.seq,
-        USERS.c.username,
+        func.coalesce(USERS.c.username, "").label("username"),
         MESSAGES.c.text,
         MESSAGES.c.created_at,
         MESSAGES.c.mentions,
         MESSAGES.c.html,
-        USERS.c.is_bot,
+        func.coalesce(USERS.c.is_bot, false()).label("is_bot"),
         MESSAGES.c.rev,
         MESSAGES.c.edited_at,
         MESSAGES.c.deleted_at,
-        USERS.c.id,
+        func.coalesce(USERS.c.id, 0).label("author_id"),
         USERS.c.display_name,
         USERS.c.avatar_key,
     )
-    .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
+    # Outer: a removed user's messages stay, as tombstones with no author.
+    .outerjoin_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
     .limit(bindparam("limit"))
 )
@@ -55,7 +56,7 @@ LAST_SEQ = select(Room.last_seq).where(Room.id == bindparam("room"))
 # checked against them too (by the users' primary key, for a window's few rows).
 LATEST_IDS = (
     select(MESSAGES.c.id, USERS.c.display_name, USERS.c.avatar_key)
-    .join_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
+    .outerjoin_from(MESSAGES, USERS, MESSAGES.c.author_id == USERS.c.id)
     .where(MESSAGES.c.room_id == bindparam("room"))
     .order_by(MESSAGES.c.seq.desc())
     .limit(bindparam("limit"))
@@ -75,8 +76,7 @@ class CachedWindow:
     # The room row's (created_at, last_seq) then: any change to its messages moves
     # last_seq, and a room made again under a reused id has another created_at.
     stamp: tuple[Any, int]
-    # (id, display name, avatar key) newest first; a deleted message (its author was
-    # deleted) drops out.
+    # (id, display name, avatar key) newest first.
     ids: list[tuple[int, str | None, str | None]]
     window: render.Window
 
@@ -232,7 +232,7 @@ class Windows:
         under the room row's lock), so the messages read next hold all of them, and
         perhaps later ones: the cursor is L or the highest rev read, whichever is
         higher. That needs no shared snapshot (PostgreSQL reads each statement in
-        its own), and a change whose message is gone since (its author deleted)
+        its own), and a change whose message is gone since (deleted by SQL)
         still moves the cursor past its seq.
         """
         metrics.CATCH_UP_QUERIES.inc()

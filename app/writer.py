@@ -155,7 +155,9 @@ class MessageWriter:
             rooms.setdefault(post.row["room_id"], []).append(post)
         written = Written()
         kinds: dict[int, str] = {}
-        for room_id, posts in rooms.items():
+        # In room id order, as a user's removal locks rooms (app.removal): two
+        # transactions locking the same rooms in other orders could deadlock.
+        for room_id, posts in sorted(rooms.items()):
             taken = conn.execute(TAKE_SEQS, {"room": room_id, "n": len(posts)}).first()
             if taken is None:
                 written.missing += posts

@@ -26,8 +26,9 @@ CREATE = (
     "text, content='messages', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')"
 )
-# Rows that go by cascade (a deleted room or user) never pass through the app: a
-# trigger takes them out of the index in the deleting transaction.
+# Rows that go by cascade (a deleted room's; a removed user's stay, app.removal)
+# never pass through the app: a trigger takes them out of the index in the
+# deleting transaction.
 FORGET_TRIGGER = (
     f"CREATE TRIGGER IF NOT EXISTS {TABLE}_forget AFTER DELETE ON messages BEGIN "
     f"INSERT INTO {TABLE}({TABLE}, rowid, text) VALUES('delete', old.id, old.text); END"

@@ -189,7 +189,7 @@ async def remove_user(
     request: Request, admin: PageAdmin, chat: ChatDep, user_id: UserId
 ) -> HTMLResponse:
     try:
-        await users.delete_user(chat.db, chat.broker, user_id, by=admin)
+        await users.delete_user(chat.db, chat.broker, chat.storage, user_id, by=admin)
     except AuthError as exc:
         return await users_section(request, chat, admin, error=str(exc))
     return await users_section(request, chat, admin, notice="Removed the user.")

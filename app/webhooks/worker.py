@@ -108,6 +108,11 @@ class Worker:
             metrics.WEBHOOK_DELIVERIES.labels("failed").inc()
             return
         bot, message, room = found
+        if message.author is None:
+            # Its author was removed since: a tombstone, with nothing to tell.
+            await queue.finish(self.db, delivery, ok=False, status=None, error="message gone")
+            metrics.WEBHOOK_DELIVERIES.labels("failed").inc()
+            return
         if not bot.webhook_url or not bot.webhook_secret:
             await queue.finish(self.db, delivery, ok=False, status=None, error="no webhook")
             metrics.WEBHOOK_DELIVERIES.labels("failed").inc()
@@ -184,7 +189,7 @@ def payload(message: Message, room: Room) -> dict[str, Any]:
             "id": message.id,
             "seq": message.seq,
             "text": message.text,
-            "author": message.author.username,
+            "author": message.author.username if message.author else "",
             "author_id": message.author_id,
             "created_at": message.created_at.isoformat(),
             "mentions": message.mentions.split(),

@@ -24,6 +24,7 @@ ON_BOTH = {
     "test_search_index",
     "test_search_reindex",
     "test_tokens",
+    "test_user_removal",
     "test_websocket",
 }
 

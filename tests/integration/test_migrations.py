@@ -477,3 +477,80 @@ def test_postgres_migration_0021_adds_faces_beside_existing_data(tmp_path: Path)
     url = postgres_url(f"talkroom_mig21_{tmp_path.name[-8:].replace('-', '_')}")
     settings = Settings(data_dir=tmp_path, database_url=url)
     assert _faces_beside_existing_data(settings) == FACES_CARRIED
+
+
+def _messages_outlive_authors(settings: Settings) -> list[object]:
+    """A database at 0022 whose messages have mentions, reactions, an attachment and
+    a search index, migrated to head (0023: author_id SET NULL), a user removed by
+    SQL alone, then down to 0022 and up again."""
+    from alembic import command
+
+    from app.db import alembic_config
+
+    config = alembic_config(settings)
+    command.upgrade(config, "0022")
+    run = partial(_execute, settings)
+    asyncio.run(
+        run(
+            "INSERT INTO users (id, username, username_key, password_hash, is_admin, created_at)"
+            " VALUES (1, 'old', 'old', 'x', false, CURRENT_TIMESTAMP),"
+            " (2, 'gone', 'gone', 'x', false, CURRENT_TIMESTAMP)",
+            "INSERT INTO rooms (id, name, description, created_at, last_seq)"
+            " VALUES (1, 'r', '', CURRENT_TIMESTAMP, 3)",
+            "INSERT INTO messages (id, room_id, author_id, seq, rev, text, created_at, mentions)"
+            " VALUES (1, 1, 1, 1, 1, 'kept words @gone', CURRENT_TIMESTAMP, 'gone'),"
+            " (2, 1, 2, 2, 2, 'their words', CURRENT_TIMESTAMP, ''),"
+            " (3, 1, 1, 3, 3, 'doomed words', CURRENT_TIMESTAMP, '')",
+            "INSERT INTO message_mentions (message_id, user_id, room_id, seq) VALUES (1, 2, 1, 1)",
+            "INSERT INTO message_reactions (message_id, user_id, emoji, created_at)"
+            " VALUES (1, 1, 'x', CURRENT_TIMESTAMP)",
+            "INSERT INTO attachments (id, message_id, room_id, position, name, size,"
+            " content_type, created_at) VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 1, 1, 0, 'a.txt',"
+            " 5, 'application/octet-stream', CURRENT_TIMESTAMP)",
+        )
+    )
+    if settings.is_sqlite:  # rows inserted by hand: index them as the writer would
+        asyncio.run(run("INSERT INTO messages_fts(messages_fts) VALUES('rebuild')"))
+    upgrade_database(settings)
+    diff = asyncio.run(schema_diff(settings))
+    children = (
+        "SELECT (SELECT count(*) FROM message_mentions), (SELECT count(*) FROM message_reactions),"
+        " (SELECT count(*) FROM attachments)"
+    )
+    kept = asyncio.run(run(children))
+    search = (
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'words' ORDER BY rowid"
+        if settings.is_sqlite
+        else "SELECT id FROM messages WHERE search_document @@ 'words'::tsquery ORDER BY id"
+    )
+    # A row deleted behind the app's back leaves the index too (SQLite: the trigger,
+    # made again after the table was copied).
+    asyncio.run(run("DELETE FROM messages WHERE id = 3"))
+    found = asyncio.run(run(search))
+    # Removing a user keeps their messages, without an author.
+    asyncio.run(run("DELETE FROM users WHERE id = 2"))
+    authors = asyncio.run(run("SELECT id, author_id FROM messages ORDER BY id"))
+    command.downgrade(config, "0022")
+    down = asyncio.run(run("SELECT id, author_id FROM messages ORDER BY id"))
+    upgrade_database(settings)
+    return [diff, kept, found, authors, down, asyncio.run(schema_diff(settings))]
+
+
+OUTLIVED = [
+    [],
+    [(1, 1, 1)],  # mentions, reactions, attachments: none lost to the table copy
+    [(1,), (2,)],
+    [(1, 1), (2, None)],
+    [(1, 1)],  # the downgrade deletes the authorless message (0022 would have)
+    [],
+]
+
+
+def test_sqlite_migration_0023_keeps_messages_of_removed_users(tmp_path: Path) -> None:
+    assert _messages_outlive_authors(Settings(data_dir=tmp_path)) == OUTLIVED
+
+
+def test_postgres_migration_0023_keeps_messages_of_removed_users(tmp_path: Path) -> None:
+    url = postgres_url(f"talkroom_mig23_{tmp_path.name[-8:].replace('-', '_')}")
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    assert _messages_outlive_authors(settings) == OUTLIVED

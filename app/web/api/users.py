@@ -43,8 +43,11 @@ async def update_user(body: UserPatch, user_id: UserId, admin: ApiAdmin, db: DbD
     "/users/{user_id}",
     summary="Remove a user (admins)",
     description=(
-        "Removes the account with its sessions, API tokens and messages; its open "
-        "sockets close with code 1008."
+        "Removes the account with its sessions and API tokens; its open sockets close "
+        "with code 1008. Its messages stay as tombstones (`deleted`, no text, no "
+        "author) and its reactions are taken back: each is a change with its room's "
+        "next `seq`, which open sockets receive in order and a resume with `?after=` "
+        "finds, as for a delete or an unreact by hand."
     ),
     operation_id="delete_user",
     status_code=204,
@@ -52,4 +55,4 @@ async def update_user(body: UserPatch, user_id: UserId, admin: ApiAdmin, db: DbD
     responses={**ADMIN_WRITE, **USER_NOT_FOUND, **SELF_LOCKOUT},
 )
 async def remove_user(user_id: UserId, admin: ApiAdmin, chat: ChatDep) -> None:
-    await users.delete_user(chat.db, chat.broker, user_id, by=admin)
+    await users.delete_user(chat.db, chat.broker, chat.storage, user_id, by=admin)
