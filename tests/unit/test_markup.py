@@ -235,10 +235,11 @@ PATHOLOGICAL = {
 def test_pathological_input_is_quick_and_bounded(name: str) -> None:
     """Deep nesting neither recurses without bound (markdown-it stops nesting blocks at
     MAX_NESTING) nor takes long; emphasis is paired without recursion. CPU time, so
-    a busy machine does not fail it."""
+    a busy machine does not fail it. Linear inputs of 60,000 characters take up to
+    ~1 s (nested-links); a quadratic one would take minutes."""
     started = time.process_time()
     html = to_html(PATHOLOGICAL[name], "bob")
-    assert time.process_time() - started < 1.0, name
+    assert time.process_time() - started < 5.0, name
     assert_only_allowed(html)
     depth = max_block_depth(html)
     assert depth <= 25, depth
