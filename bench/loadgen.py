@@ -345,7 +345,7 @@ class LoadGen:
     # -- sending -----------------------------------------------------------
     async def send_at(self, rate: float, seconds: float, run_id: str, step: Step | None) -> float:
         """Send rate*seconds messages on a fixed schedule; returns the worst lateness (ms)."""
-        senders = [c for c in self.clients[: max(self.opts.senders, self.opts.rooms)] if c.open]
+        senders = self.open_senders()
         if not senders:
             raise RuntimeError("no open sender connection")
         total = int(rate * seconds)
@@ -379,6 +379,16 @@ class LoadGen:
             if k < total:
                 await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
         return worst * 1000
+
+    def open_senders(self) -> list[Client]:
+        return [c for c in self.clients[: max(self.opts.senders, self.opts.rooms)] if c.open]
+
+    async def open_lanes(self) -> None:
+        """Every sender's lane before the first step: each costs a page load (its CSRF
+        token), which is not the scenario's load and would land in a measured step."""
+        senders = self.open_senders()
+        for j, sender in enumerate(senders):
+            await self.lane(j, sender)
 
     async def lane(self, j: int, sender: Client) -> mixed.Lane:
         """Sender j's HTTP connection for changes, made (with its CSRF token) on first use."""
@@ -497,6 +507,8 @@ class LoadGen:
             if opts.idle > 0:
                 await self.measure_idle(rss_before)
                 return 0
+            if self.changes is not None:
+                await self.open_lanes()
             if opts.typing > 0:
                 every = max(1, round(1 / opts.typing))
                 typists = self.clients[::every]

@@ -44,8 +44,9 @@ class Lane:
             t0 = time.perf_counter()
             status = 0
             # uvicorn closes a keep-alive connection idle for 5 s, and a lane can sit
-            # idle that long between steps: a connection closed before it answered
-            # is opened again and the request sent once more (it was never read).
+            # idle that long between steps: a connection closed or reset before it
+            # answered is opened again and the request sent once more (it was never
+            # read; were it applied twice, receivers would count a duplicate).
             for _ in range(2):
                 try:
                     if writer is None or reader is None:
@@ -57,7 +58,7 @@ class Lane:
                 if status <= 0 and writer is not None:
                     writer.close()
                     reader = writer = None
-                if status != 0:
+                if status > 0:
                     break
             if status <= 0:
                 self.errors[f"{method} unanswered"] += 1
