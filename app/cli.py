@@ -172,7 +172,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--off", action="store_true")
     p.set_defaults(func=setadmin)
 
-    p = commands.add_parser("deleteuser", help="remove a user with their sessions and messages")
+    p = commands.add_parser(
+        "deleteuser", help="remove a user with their sessions; their messages stay as tombstones"
+    )
     p.add_argument("name")
     p.set_defaults(func=deleteuser)
 
