@@ -20,6 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -95,8 +96,9 @@ T = TypeVar("T")
 
 def unavailable(exc: BaseException) -> bool:
     """The database is down or unreachable, as opposed to a bug in a query: the
-    user is told to try again (503, or an error frame) rather than shown a 500."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+    user is told to try again (503, or an error frame) rather than shown a 500. So is
+    a pool with no connection free within its timeout (a storm of handshakes)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 

@@ -20,6 +20,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
@@ -155,6 +156,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     DBAPIError: database_unavailable,
     OSError: database_unavailable,
     TimeoutError: database_unavailable,
+    PoolTimeout: database_unavailable,
     ChatError: domain_error,
     AuthError: domain_error,
     RequestValidationError: validation_error,
