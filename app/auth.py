@@ -12,12 +12,12 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio.to_thread
 from itsdangerous import BadSignature, URLSafeSerializer
 from passlib.context import CryptContext
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -290,8 +290,12 @@ async def session_user(db: Database, settings: Settings, session_id: str | None)
         await end_session(db, session_id)
         return None
     if now - row.last_seen > LAST_SEEN_EVERY:
-        async with db.write() as session:
-            await session.execute(
-                update(Session).where(Session.id == session_id).values(last_seen=now)
-            )
+        # In the writer's one hop (Database.run_write): through aiosqlite a write holds
+        # SQLite's lock across event-loop turns, and a storm of handshakes (each
+        # touching its session) then held every pooled connection waiting for it.
+        await db.run_write(_touch_session, session_id, now)
     return row.user
+
+
+def _touch_session(conn: Connection, session_id: str, now: datetime) -> None:
+    conn.execute(update(Session).where(Session.id == session_id).values(last_seen=now))
