@@ -181,7 +181,7 @@ def idle(args: argparse.Namespace) -> None:
                 idle=args.idle,
                 connect_concurrency=50,
                 label=args.label,
-                connect_rate=max(args.connect_rate, 100.0),
+                connect_rate=args.connect_rate,
             )
             loadgen(args, target, server.port, server.pid, *extra)
 
@@ -290,8 +290,9 @@ def main() -> None:
     p.add_argument(
         "--connect-rate",
         type=float,
-        default=40.0,
-        help="new sockets/s (joins are announced to the room: storms cost O(n^2))",
+        default=None,
+        help="new sockets/s (joins are announced to the room: storms cost O(n^2)); "
+        "default 40, idle 100",
     )
     p.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--port", type=int, default=TALKROOM_PORT, help="talkroom's port")
@@ -302,6 +303,8 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=BENCH / "results.jsonl")
     p.add_argument("--data-name", default="talkroom-data")
     args = p.parse_args()
+    if args.connect_rate is None:
+        args.connect_rate = 100.0 if args.scenario == "idle" else 40.0
     if args.scenario == "mixed" and args.targets != "talkroom":
         sys.exit("mixed edits and reacts over talkroom's API: --targets talkroom")
     if args.scenario in ("rooms", "mixed"):
