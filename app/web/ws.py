@@ -165,16 +165,13 @@ async def listen(
     client leaves; it is told once the socket is gone, whatever failed."""
     try:
         await entering
-    except Exception as exc:
+    except BaseException as exc:
         await listener.closed()
-        if not unavailable(exc):
+        if not isinstance(exc, Exception) or not unavailable(exc):
             raise
         logger.warning("The database is not answering a socket's entry: %s", type(exc).__name__)
         await websocket.close(status.WS_1013_TRY_AGAIN_LATER, DATABASE_DOWN_AT_HANDSHAKE)
         return
-    except BaseException:
-        await listener.closed()
-        raise
     if direct is not None:
         # The socket lives on without this coroutine (see app.fastws).
         direct.detach(listener)
