@@ -68,8 +68,22 @@ def check_password(password: str) -> str:
 class Passwords:
     """argon2id hashing, off the event loop and with bounded concurrency."""
 
-    def __init__(self, concurrency: int) -> None:
-        self._context = CryptContext(schemes=["argon2"])
+    @classmethod
+    def of(cls, settings: Settings, concurrency: int | None = None) -> Passwords:
+        return cls(
+            settings.hash_concurrency if concurrency is None else concurrency,
+            memory_kib=settings.password_memory_kib,
+            passes=settings.password_passes,
+            lanes=settings.password_lanes,
+        )
+
+    def __init__(self, concurrency: int, *, memory_kib: int, passes: int, lanes: int) -> None:
+        self._context = CryptContext(
+            schemes=["argon2"],
+            argon2__memory_cost=memory_kib,
+            argon2__rounds=passes,
+            argon2__parallelism=lanes,
+        )
         self._slots = asyncio.Semaphore(concurrency)
         # Verified against when the user does not exist, so both cases cost the same.
         self._dummy = self._context.hash(secrets.token_urlsafe(16))

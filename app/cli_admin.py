@@ -42,7 +42,11 @@ def createuser(settings: Settings, args: argparse.Namespace) -> None:
     async def create(db: Database) -> None:
         try:
             user = await create_user(
-                db, Passwords(1), username=args.name, password=password, is_admin=args.admin
+                db,
+                Passwords.of(settings, 1),
+                username=args.name,
+                password=password,
+                is_admin=args.admin,
             )
         except AuthError as exc:
             raise CommandError(str(exc)) from None

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     session_max_age: int = 14 * 24 * 3600
     session_idle: int = 3 * 24 * 3600
     hash_concurrency: int = 2
+    # argon2id's cost for each new password hash: RFC 9106's second recommended
+    # choice (64 MiB, 3 passes, 4 lanes), about 0.2 s of four cores. Each hash
+    # records its own cost, so changing these never locks anyone out; the test
+    # suite lowers them, as Django's does with a fast hasher, because thousands of
+    # sign-ups at full cost were minutes of its CI time.
+    password_memory_kib: int = 65536
+    password_passes: int = 3
+    password_lanes: int = 4
     presence_ttl: int = 15
     # How often each process checks that its sockets' sessions and rooms still
     # exist: how long a lost close event (logout, removed user, deleted room) can
