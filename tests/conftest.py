@@ -58,20 +58,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # With one file per worker at a time (--dist loadfile), a long file handed out last
 # is the whole run's tail: started first, the short ones fill in around it.
 SLOW_FIRST = (
-    "integration/test_scale.py",
-    "integration/test_schemathesis.py",
-    "integration/test_hardening_soak.py",
-    "integration/test_hardening_faults.py",
-    "integration/test_schemathesis_admin.py",
-    "integration/test_schemathesis_admin_pg.py",
-    "integration/test_hardening_abuse.py",
-    "integration/test_faults.py",
-    "e2e/test_unread_page.py",
-    "e2e/test_reconnect.py",
-    "integration/test_admin.py",
     "integration/test_webhooks.py",
+    "integration/test_scale.py",
+    "integration/test_websocket.py",
+    "integration/test_api.py",
+    "integration/test_attachments.py",
+    "integration/test_schemathesis.py",
+    "integration/test_schemathesis_admin_pg.py",
     "integration/test_tokens.py",
-    "e2e/test_chat_page.py",
+    "integration/test_hardening_soak.py",
+    "integration/test_schemathesis_admin.py",
+    "integration/test_hardening_input.py",
+    "integration/test_bots.py",
+    "integration/test_room_page_window.py",
+    "integration/test_run_script.py",
 )
 
 

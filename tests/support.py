@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MESSAGE_RE = re.compile(r'<article class="msg" id="message-(\d+)" data-seq="(\d+)"')
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery"
+# Idle connections are dropped well before uvicorn's 5 s keep-alive: at httpx's own
+# 5 s both ends gave up at once, and a request sent as the server closed the
+# connection failed with "Server disconnected without sending a response".
+KEEP_ALIVE = httpx.Limits(keepalive_expiry=2)
 
 
 def in_ci() -> bool:
@@ -45,6 +49,9 @@ class Server:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    # The first account's client (see take_first_account): tests' set-up goes through
+    # its API, a few milliseconds, where a CLI process is most of a second of CPU.
+    founder: httpx.Client | None = None
 
     @property
     def base(self) -> str:
@@ -117,12 +124,39 @@ class Server:
             return self.process.wait(timeout=5)
 
     def create_room(self, name: str, description: str = "") -> int:
+        """A public room, made by the founder's API call, else (no founder, or the
+        founder's session ended) by ``talkroom createroom``."""
+        body = {"name": name, "description": description}
+        made = self._as_founder("POST", "/api/rooms", json=body)
+        if made is not None and made.status_code == 201:
+            return int(made.json()["id"])
         out = self.cli("createroom", name, "--description", description).stdout
         return int(re.search(r"\(id (\d+)\)", out).group(1))  # type: ignore[union-attr]
+
+    def set_admin(self, username: str) -> None:
+        """Make ``username`` an admin, as ``create_room`` makes a room."""
+        users = self._as_founder("GET", "/api/users")
+        if users is not None and users.status_code == 200:
+            (uid,) = [u["id"] for u in users.json() if u["username"] == username]
+            made = self._as_founder("PATCH", f"/api/users/{uid}", json={"is_admin": True})
+            if made is not None and made.status_code == 200:
+                return
+        self.cli("setadmin", username)
+
+    def _as_founder(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        if self.founder is None:
+            return None
+        return self.founder.request(method, path, **kwargs)
+
+
+# argon2id at its least (app.settings says why the suite lowers it): a sign-up at
+# the default cost is 0.3 s of every core, and the suite signs up thousands.
+CHEAP_PASSWORDS = {"password_memory_kib": "8", "password_passes": "1", "password_lanes": "1"}
 
 
 def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALKROOM_")}
+    settings = {**CHEAP_PASSWORDS, **settings}
     env["TALKROOM_DATA_DIR"] = str(data_dir)
     env["PYTHONUNBUFFERED"] = "1"
     for key, value in settings.items():
@@ -137,13 +171,18 @@ def take_first_account(server: Server) -> None:
     """Register the first account (which becomes the admin) as ``founder``, so the
     accounts a test makes are ordinary users whatever order tests run in. One HTTP
     sign-up, not a CLI process. A database that has accounts already is left alone."""
-    with httpx.Client(base_url=server.base, timeout=20) as client:
-        form = client.get("/register")
-        found = CSRF_RE.search(form.text)
-        if form.status_code != 200 or found is None:
-            return  # invite-only with accounts already: not a first run
-        data = {"username": FOUNDER, "password": PASSWORD, "csrf_token": found.group(1)}
-        client.post("/register", data=data)
+    client = httpx.Client(base_url=server.base, timeout=20, limits=KEEP_ALIVE)
+    form = client.get("/register")
+    found = CSRF_RE.search(form.text)
+    if form.status_code != 200 or found is None:
+        client.close()
+        return  # invite-only with accounts already: not a first run
+    data = {"username": FOUNDER, "password": PASSWORD, "csrf_token": found.group(1)}
+    if client.post("/register", data=data).status_code != 303:
+        client.close()
+        return
+    client.headers["X-CSRF-Token"] = found.group(1)
+    server.founder = client
 
 
 @contextmanager
@@ -160,6 +199,8 @@ def running_server(
             take_first_account(server)
         yield server
     finally:
+        if server.founder is not None:
+            server.founder.close()
         server.stop()
 
 
@@ -173,7 +214,7 @@ class Browser:
     username: str = ""
 
     def __post_init__(self) -> None:
-        self.client = httpx.AsyncClient(base_url=self.server.base, timeout=20)
+        self.client = httpx.AsyncClient(base_url=self.server.base, timeout=20, limits=KEEP_ALIVE)
 
     async def fetch_csrf(self, path: str = "/register") -> str:
         response = await self.client.get(path)
@@ -237,8 +278,10 @@ class Inbox:
         self.frames.append(text)
         return text
 
-    async def wait_for(self, needle: str | re.Pattern[str], timeout: float = 5) -> str:
-        """The first new frame matching ``needle``."""
+    async def wait_for(self, needle: str | re.Pattern[str], timeout: float = 15) -> str:
+        """The first new frame matching ``needle``. The default wait is long: it is
+        how long a frame may be late on a loaded CI machine, not a latency target
+        (5 s was missed there)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             left = deadline - asyncio.get_running_loop().time()

@@ -15,7 +15,7 @@ async def test_an_admin_creates_and_deletes_a_room_in_the_page(
 ) -> None:
     admin, watch = await open_page(browser, server)
     await register_in_page(admin, server, "page_admin")
-    server.cli("setadmin", "page_admin")
+    server.set_admin("page_admin")
     await admin.goto("/admin")
     await admin.fill("#new-room-name", "admin-e2e")
     await admin.fill("#new-room-description", "Made in the admin page")

@@ -68,7 +68,10 @@ async def test_paste_an_image_and_open_it_in_the_lightbox_on_another_browser(
     await expect(thumb).to_be_visible(timeout=15_000)
     await expect(seen.locator(".text")).to_contain_text("the new logo")
     await expect(thumb).to_have_attribute("alt", "screenshot.png")
-    assert await thumb.evaluate("img => img.complete && img.naturalWidth") == 480
+    # Visible comes before loaded: wait for the thumbnail's pixels, 480 wide.
+    await bob.wait_for_function(
+        "img => img.complete && img.naturalWidth === 480", arg=await thumb.element_handle()
+    )
 
     await thumb.click()
     lightbox = bob.locator("#lightbox")

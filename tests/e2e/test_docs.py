@@ -42,7 +42,7 @@ async def test_a_logged_in_admin_creates_a_room_from_docs(
 ) -> None:
     page, watch = await open_page(browser, server)
     await register_in_page(page, server, "docs_admin")
-    server.cli("setadmin", "docs_admin")
+    server.set_admin("docs_admin")
     await page.goto("/docs")
     operation = page.locator("#operations-rooms-create_room")
     await operation.locator(".opblock-summary").click()

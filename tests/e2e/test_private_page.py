@@ -17,7 +17,7 @@ async def test_a_private_room_and_a_direct_message_in_the_page(
     owner = Browser(server)
     try:
         await owner.register(f"owner_{unique}")
-        server.cli("setadmin", owner.username)
+        server.set_admin(owner.username)
         made = await owner.api(
             "POST", "/api/rooms", json={"name": f"hidden-{unique}", "kind": "private"}
         )

@@ -91,7 +91,7 @@ async def test_a_socket_whose_membership_vanished_is_closed_by_the_check(
     checked: Server, make_user, unique: str
 ) -> None:
     owner, friend = await make_user(target=checked), await make_user(target=checked)
-    checked.cli("setadmin", owner.username)
+    checked.set_admin(owner.username)
     made = await owner.api("POST", "/api/rooms", json={"name": f"gone-{unique}", "kind": "private"})
     room = made.json()["id"]
     friend_id = (await friend.api("GET", "/api/me")).json()["id"]

@@ -12,7 +12,7 @@ HTMX = {"HX-Request": "true"}
 
 async def make_admin(make_user, server: Server) -> Browser:
     admin = await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     return admin
 
 

@@ -39,7 +39,7 @@ def fill(template: object, **values: object) -> object:
 
 async def make_admin(make_user, server: Server) -> Browser:
     admin = await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     return admin
 
 
@@ -407,7 +407,7 @@ async def test_over_the_rate_limit_is_429_with_retry_after(make_user, tmp_path: 
     with running_server(tmp_path / "limited", message_rate="0.5", message_burst="2") as srv:
         alice = await make_user(target=srv)
         admin = await make_user(target=srv)
-        srv.cli("setadmin", admin.username)
+        srv.set_admin(admin.username)
         room = srv.create_room("limited")
         url = f"/api/rooms/{room}/messages"
         codes = [

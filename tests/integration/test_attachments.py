@@ -489,7 +489,7 @@ async def test_files_of_a_deleted_room_are_swept(
     with running_server(tmp_path_factory.mktemp("sweep"), **settings) as own:
         admin = Browser(own)
         assert (await admin.register("sweeper")).status_code == 303
-        own.cli("setadmin", admin.username)
+        own.set_admin(admin.username)
         rooms = []
         for name in ("kept", "doomed"):
             made = await admin.api("POST", "/api/rooms", json={"name": name})

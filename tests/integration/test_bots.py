@@ -85,7 +85,7 @@ async def test_an_admin_makes_a_bot_rotates_its_token_and_secret_on_the_page(
     server: Server, make_user, unique: str
 ) -> None:
     admin = await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     page = await admin.client.get("/admin")
     assert 'id="admin-bots"' in page.text
     await admin.fetch_csrf("/admin")
@@ -137,7 +137,7 @@ async def test_the_api_makes_bots_for_admins_and_refuses_bad_webhook_urls(
     server: Server, make_user, unique: str
 ) -> None:
     admin, bob = await make_user(), await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     for browser in (admin, bob):
         await browser.fetch_csrf("/")
     name = f"apibot{unique}"

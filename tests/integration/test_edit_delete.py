@@ -141,7 +141,7 @@ async def test_changes_refused_change_nothing(server: Server, make_user, room: i
 
 async def test_an_admin_deletes_anyones_message(server: Server, make_user, room: int) -> None:
     alice, admin = await make_user(), await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     message = await post(alice, room, "to be moderated")
     assert (await admin.api("DELETE", edit_url(room, message["id"]))).status_code == 204
     [row] = [m for m in await history(alice, room) if m["id"] == message["id"]]

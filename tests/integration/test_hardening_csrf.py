@@ -84,7 +84,7 @@ async def setup_world(srv: Server) -> tuple[Browser, int, int]:
     """An admin (so that no route refuses for lack of rights), a room with a message,
     and another user."""
     admin = await user_on(srv, "walker")
-    srv.cli("setadmin", admin.username)
+    srv.set_admin(admin.username)
     other = await user_on(srv, "walked_on")
     other_id = (await other.api("GET", "/api/me")).json()["id"]
     room = srv.create_room("walked")
@@ -136,7 +136,7 @@ async def test_no_get_route_changes_anything(walked: Server, tmp_path: Path) -> 
     safe = [p for m, p in app_routes(tmp_path) if m == "GET"]
     assert {"/", "/rooms/{room_id}", "/api/users", "/admin", "/account"} <= set(safe)
     admin = await user_on(walked, "getter")
-    walked.cli("setadmin", admin.username)
+    walked.set_admin(admin.username)
     room = walked.create_room("got")
     await admin.fetch_csrf("/account")
     await admin.api("POST", f"/api/rooms/{room}/messages", json={"text": "one"})

@@ -167,7 +167,7 @@ def ws_frame(text: str) -> str:
 @pytest.fixture(scope="module")
 async def admin(server: Server) -> AsyncIterator[Browser]:
     browser = await user_on(server, f"hostile_admin_{server.port}")
-    server.cli("setadmin", browser.username)
+    server.set_admin(browser.username)
     await browser.fetch_csrf("/account")
     yield browser
     await browser.close()

@@ -132,7 +132,7 @@ async def test_removing_a_user_on_the_admin_page_closes_only_their_sockets(
     server: Server, make_user, room: int
 ) -> None:
     admin, bob, carol = await make_user(), await make_user(), await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     bob_id = (await bob.api("GET", "/api/me")).json()["id"]
     bob_ws, carol_in = await bob.socket(room), Inbox(await carol.socket(room))
     await Inbox(bob_ws).wait_for('id="members"')

@@ -36,7 +36,7 @@ async def test_a_member_removed_on_one_worker_is_closed_on_the_other_within_a_se
 ) -> None:
     a, b = pair
     owner = await user_on(a, "pairowner")
-    a.cli("setadmin", owner.username)
+    a.set_admin(owner.username)
     friend = await user_on(b, "pairfriend")
     made = await owner.api("POST", "/api/rooms", json={"name": "pair-secret", "kind": "private"})
     assert made.status_code == 201, made.text

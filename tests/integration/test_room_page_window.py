@@ -78,7 +78,7 @@ async def test_a_removed_users_messages_stay_in_every_window_as_tombstones(
     alice = await user(browsers, a, "alice")
     spam = await user(browsers, b, "spammer")
     admin = await user(browsers, b, "admin")
-    b.cli("setadmin", "admin")
+    b.set_admin("admin")
     kept = await post(alice, room, "hello")
     spammed = [await post(spam, room, f"buy now {i}") for i in range(2)]
     ids = [kept["id"], *(m["id"] for m in spammed)]
@@ -106,7 +106,7 @@ async def test_a_room_made_again_under_the_same_id_shows_only_its_own_messages(
 ) -> None:
     a, b = two_servers
     admin = await user(browsers, a, "admin")
-    a.cli("setadmin", "admin")
+    a.set_admin("admin")
     old_room = a.create_room("old")
     old = await post(admin, old_room, "in the old room")
     assert list(await window(admin, old_room)) == [old["id"]]

@@ -18,7 +18,7 @@ async def admin(server) -> Browser:  # noqa: ANN001
     the CLI (the shared ``room`` fixture) takes a process start each."""
     browser = Browser(server)
     assert (await browser.register(f"unread_admin{id(server) % 1000}")).status_code == 303
-    server.cli("setadmin", browser.username)
+    server.set_admin(browser.username)
     yield browser
     await browser.close()
 

@@ -71,7 +71,7 @@ async def test_a_removed_users_messages_and_reactions_change_live_on_resume_and_
     server: Server, make_user, room: int, unique: str
 ) -> None:
     admin, carol, bob = await make_user(), await make_user(), await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     other = server.create_room(f"other-{unique}")
     word = f"carolword{unique}"
     first = await post(carol, room, f"{word} one")
@@ -147,7 +147,7 @@ async def test_a_prolific_users_removal_reaches_sockets_by_repair_exactly_once(
     server: Server, make_user, room: int
 ) -> None:
     admin, carol, bob = await make_user(), await make_user(), await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
     sent = [await post(carol, room, f"carol's {n}") for n in range(25)]  # > PER_MESSAGE
     held = await last_seq(bob, room)
     async with await bob.socket(room) as ws:
@@ -171,7 +171,7 @@ async def test_a_removed_users_messages_are_not_unread_nor_mentions(
     server: Server, make_user, room: int
 ) -> None:
     admin, carol, bob = await make_user(), await make_user(), await make_user()
-    server.cli("setadmin", admin.username)
+    server.set_admin(admin.username)
 
     async def counts() -> tuple[int, int]:
         rooms = (await bob.api("GET", "/api/rooms")).json()

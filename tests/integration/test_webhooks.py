@@ -140,7 +140,7 @@ async def test_a_500_every_time_fails_after_the_attempts(
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [("failed", 3, 500, "answered 500")]
     assert len(bot.received) == 3
     # The admin page shows the bot's last deliveries and their errors.
-    hooks.cli("setadmin", alice.username)
+    hooks.set_admin(alice.username)
     page = (await alice.client.get("/admin")).text
     assert f"#{rows[0][0]} failed · 3 attempts · HTTP 500 · answered 500" in page
 
@@ -391,7 +391,7 @@ async def test_a_bot_taken_out_of_a_private_room_meanwhile_does_not_reply_there(
     bot.answer = held
     bot_id, _, _ = make_bot(hooks, f"bot{unique}", bot.url)
     alice = await make_user(target=hooks)
-    hooks.cli("setadmin", alice.username)  # who may make rooms
+    hooks.set_admin(alice.username)  # who may make rooms
     made = await alice.api("POST", "/api/rooms", json={"name": f"p-{unique}", "kind": "private"})
     assert made.status_code == 201, made.text
     room = made.json()["id"]
