@@ -128,6 +128,7 @@ async def test_colours_meet_wcag_aa(browser, server: Server, make_user, unique, 
     # The room's online badge comes from presence, on its own schedule (batched):
     # the messages can arrive first.
     await expect(page.locator(".badge:not(.idle)").first).to_be_attached()
+    await expect(page.locator(".notice").first).to_be_attached()  # so are join notices
     # Show what is usually hidden, to measure it (properties, not inline styles).
     await page.evaluate(
         """() => {
