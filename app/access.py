@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Session as OrmSession
 from starlette.status import WS_1008_POLICY_VIOLATION
 
 from app import metrics
@@ -51,9 +52,11 @@ async def readable_room(db: Database, user: User | int, room_id: int) -> Room | 
     theirs: one query either way, so the two cannot be told apart."""
     if not 0 < room_id <= MAX_ID:
         return None
-    async with db.read() as session:
-        query = select(Room).where(Room.id == room_id, readable_rooms(user))
-        return await session.scalar(query)
+    return await db.run_read(_readable_room, user, room_id)
+
+
+def _readable_room(session: OrmSession, user: User | int, room_id: int) -> Room | None:
+    return session.scalar(select(Room).where(Room.id == room_id, readable_rooms(user)))
 
 
 async def can_read(db: Database, user: User | int, room_id: int) -> bool:

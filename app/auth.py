@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from passlib.context import CryptContext
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session as OrmSession
 
 from app.db import Database
 from app.models import MAX_ADDRESS, MAX_USER_AGENT, Session, User, utcnow
@@ -294,8 +295,7 @@ async def session_user(db: Database, settings: Settings, session_id: str | None)
     """The user of a live session; expired and idle sessions count as none."""
     if not session_id:
         return None
-    async with db.read() as session:
-        row = await session.get(Session, session_id)
+    row = await db.run_read(_get_session, session_id)
     if row is None:
         return None
     now = utcnow()
@@ -309,6 +309,10 @@ async def session_user(db: Database, settings: Settings, session_id: str | None)
         # touching its session) then held every pooled connection waiting for it.
         await db.run_write(_touch_session, session_id, now)
     return row.user
+
+
+def _get_session(orm: OrmSession, session_id: str) -> Session | None:
+    return orm.get(Session, session_id)  # with its user (a joined load)
 
 
 def _touch_session(conn: Connection, session_id: str, now: datetime) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
 
@@ -88,6 +89,27 @@ def create_write_engine(settings: Settings) -> Engine:
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine.execution_options(write=True)  # BEGIN IMMEDIATE, as write() does
+
+
+# Threads (each with its sqlite3 connection) that run_read's lookups run in: more
+# than one, since reads never wait on each other in WAL mode; few, since each is
+# a hop of well under a millisecond and the event loop is one core.
+SQLITE_READ_THREADS = 4
+
+
+def create_read_engine(settings: Settings) -> Engine:
+    """SQLite's engine for Database.run_read: synchronous (the standard sqlite3
+    driver), a connection for each reader thread."""
+    url = make_url(settings.database).set(drivername="sqlite")
+    engine = create_sync_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=SQLITE_READ_THREADS,
+        max_overflow=0,
+    )
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
 P = ParamSpec("P")
@@ -155,6 +177,9 @@ class Database:
         self._settings = settings
         self._write_engine: Engine | None = None
         self._write_thread: ThreadPoolExecutor | None = None
+        # SQLite's synchronous readers (run_read), likewise.
+        self._sync_reader: sessionmaker[Session] | None = None
+        self._read_threads: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -232,6 +257,36 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._write_thread, self._write_now, call)
 
+    async def run_read(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(session, *args)``, synchronous, on a read session of its own: the
+        request's lookups (its session or token, the room it names), which through
+        aiosqlite cost several thread hops a statement. On SQLite in one hop to a
+        reader thread, as run_write; on PostgreSQL in this task (run_sync), in the
+        request's shared reads if it has them. Rows come back loaded and detached.
+        """
+
+        def call(session: Session) -> T:
+            return fn(session, *args, **kwargs)
+
+        if not self._sqlite:
+            async with self.read() as session:
+                return await session.run_sync(call)
+        if self._read_threads is None or self._sync_reader is None:
+            engine = create_read_engine(self._settings)
+            self._sync_reader = sessionmaker(engine, expire_on_commit=False)
+            self._read_threads = ThreadPoolExecutor(
+                SQLITE_READ_THREADS, thread_name_prefix="sqlite-reader"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_threads, self._read_now, call)
+
+    def _read_now(self, call: Callable[[Session], T]) -> T:
+        assert self._sync_reader is not None
+        with self._sync_reader() as session:
+            return call(session)
+
     def _write_now(self, call: Callable[[Connection], T]) -> T:
         with self.write_engine.begin() as conn:
             return call(conn)
@@ -261,6 +316,12 @@ class Database:
                 )
             self._write_thread.shutdown()
             self._write_thread = None
+        if self._read_threads is not None and self._sync_reader is not None:
+            self._read_threads.shutdown()
+            self._read_threads = None
+            bind = self._sync_reader.kw["bind"]
+            self._sync_reader = None
+            bind.dispose()
         await self.engine.dispose()
 
 

@@ -13,6 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.orm import Session
 
 from app.auth import AuthError
 from app.db import Database
@@ -65,14 +66,17 @@ async def token_user(db: Database, token: str) -> User | None:
     """The owner of a live token, or None."""
     if not token.startswith(PREFIX) or len(token) > 128:
         return None
-    async with db.read() as session:
-        row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+    row = await db.run_read(_token_by_hash, digest(token))
     if row is None:
         return None
     now = utcnow()
     if row.last_used is None or now - row.last_used > LAST_USED_EVERY:
         await db.run_write(_touch_token, row.id, now)  # one hop, as app.auth touches sessions
     return row.user
+
+
+def _token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
 
 
 def _touch_token(conn: Connection, token_id: int, now: datetime) -> None:
