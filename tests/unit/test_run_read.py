@@ -6,31 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
-from app.db import SQLITE_READ_THREADS, Database, upgrade_database
+from app.db import SQLITE_READ_THREADS, Database
 from app.models import Room
-from app.settings import Settings
-from tests.support import postgres_url
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest) -> str | None:
-    return postgres_url("run_read") if request.param == "postgres" else None
-
-
-@pytest.fixture
-async def db(url: str | None, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = Settings(data_dir=tmp_path, database_url=url)
-    await asyncio.to_thread(upgrade_database, settings)
-    db = Database(settings)
-    yield db
-    await db.close()
 
 
 def add_room(conn: Connection, name: str) -> None:
