@@ -87,49 +87,42 @@ T = TypeVar("T")
 CHUNK = 500  # ids per IN list: well inside every database's limit on bound values
 
 
-async def _existing(db: Database, column: InstrumentedAttribute[T], ids: set[T]) -> set[T]:
+def _existing(session: OrmSession, column: InstrumentedAttribute[T], ids: set[T]) -> set[T]:
     """Which of ``ids`` are still in ``column``'s table."""
     wanted, found = list(ids), set[T]()
-    async with db.read() as session:
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            found.update(await session.scalars(select(column).where(column.in_(chunk))))
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        found.update(session.scalars(select(column).where(column.in_(chunk))))
     return found
 
 
-async def _closed_rooms(db: Database, room_ids: set[int]) -> set[int]:
+def _closed_rooms(session: OrmSession, room_ids: set[int]) -> set[int]:
     """Which of these rooms are private or direct."""
     wanted, found = list(room_ids), set[int]()
-    async with db.read() as session:
-        for start in range(0, len(wanted), CHUNK):
-            query = select(Room.id).where(Room.id.in_(wanted[start : start + CHUNK]))
-            found.update(await session.scalars(query.where(Room.kind != PUBLIC)))
+    for start in range(0, len(wanted), CHUNK):
+        query = select(Room.id).where(Room.id.in_(wanted[start : start + CHUNK]))
+        found.update(session.scalars(query.where(Room.kind != PUBLIC)))
     return found
 
 
-async def _memberships(db: Database, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+def _memberships(session: OrmSession, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which of these (room id, user id) pairs are memberships."""
     wanted, found = list(pairs), set[tuple[int, int]]()
-    async with db.read() as session:
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            key = tuple_(RoomMember.room_id, RoomMember.user_id)
-            rows = await session.execute(
-                select(RoomMember.room_id, RoomMember.user_id).where(key.in_(chunk))
-            )
-            found.update((row[0], row[1]) for row in rows)
+    key = tuple_(RoomMember.room_id, RoomMember.user_id)
+    for start in range(0, len(wanted), CHUNK):
+        query = select(RoomMember.room_id, RoomMember.user_id).where(
+            key.in_(wanted[start : start + CHUNK])
+        )
+        found.update((row[0], row[1]) for row in session.execute(query))
     return found
 
 
-async def unwelcome(db: Database, conns: Sequence[Connection]) -> list[Connection]:
-    """The connections whose session (and so user: its sessions go with it) or room
-    no longer exists, or whose user is no longer a member of their private room or
-    DM (the repair for a lost app.announce.close_member)."""
-    sessions = await _existing(db, Session.id, {c.session_id for c in conns})
-    rooms = await _existing(db, Room.id, {c.room_id for c in conns if c.room_id != LOBBY_ROOM})
-    closed = await _closed_rooms(db, rooms)
+def _unwelcome(session: OrmSession, conns: Sequence[Connection]) -> list[Connection]:
+    sessions = _existing(session, Session.id, {c.session_id for c in conns})
+    rooms = _existing(session, Room.id, {c.room_id for c in conns if c.room_id != LOBBY_ROOM})
+    closed = _closed_rooms(session, rooms)
     pairs = {(c.room_id, c.user_id) for c in conns if c.room_id in closed}
-    members = await _memberships(db, pairs) if pairs else set()
+    members = _memberships(session, pairs) if pairs else set()
     return [
         c
         for c in conns
@@ -137,6 +130,14 @@ async def unwelcome(db: Database, conns: Sequence[Connection]) -> list[Connectio
         or (c.room_id != LOBBY_ROOM and c.room_id not in rooms)
         or (c.room_id in closed and (c.room_id, c.user_id) not in members)
     ]
+
+
+async def unwelcome(db: Database, conns: Sequence[Connection]) -> list[Connection]:
+    """The connections whose session (and so user: its sessions go with it) or room
+    no longer exists, or whose user is no longer a member of their private room or
+    DM (the repair for a lost app.announce.close_member). Its statements (one per
+    500 ids) run in one read hop (Database.run_read), not several hops each."""
+    return await db.run_read(_unwelcome, conns)
 
 
 async def close_unwelcome(hub: Hub, db: Database) -> int:
