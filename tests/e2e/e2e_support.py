@@ -80,7 +80,10 @@ async def message_ids(page: Page) -> list[str]:
 
 
 async def send(page: Page, text: str) -> None:
-    """Type into the box and press Enter; the box clears once the frame is sent."""
+    """Type into the box and press Enter once the room is live (Enter does nothing
+    while the socket is still connecting: the button is disabled, the text stays);
+    the box clears once the frame is sent."""
+    await expect(page.locator("#send-form button[type=submit]")).to_be_enabled()
     await page.fill("#message-input", text)
     await page.keyboard.press("Enter")
     await expect(page.locator("#message-input")).to_have_value("")
