@@ -67,6 +67,9 @@ class RedisBroker:
         self._lock = asyncio.Lock()  # one command at a time on the pub/sub connection
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        # Published and not yet sent (publish): channel, data, and the sender's future.
+        self._outgoing: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._publisher: asyncio.Task[None] | None = None
         self._overflowed = False
         self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -124,7 +127,38 @@ class RedisBroker:
                 logger.warning("Could not unsubscribe %s.", channel)
 
     async def publish(self, channel: str, data: bytes) -> None:
-        await self._redis.publish(self._prefix + channel, data)
+        """Send on the next pipeline: whatever was published while the last one was
+        out goes in one round trip, on one pooled connection, in the order published.
+        One command each would take a pooled connection each, and a room's burst of
+        messages (a batch saved at once) would run the pool dry."""
+        sent = asyncio.get_running_loop().create_future()
+        self._outgoing.append((self._prefix + channel, data, sent))
+        if self._publisher is None:
+            self._publisher = asyncio.create_task(self._publish_all(), name="redis-publisher")
+        await sent
+
+    async def _publish_all(self) -> None:
+        try:
+            while self._outgoing:
+                batch, self._outgoing = self._outgoing, []
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for channel, data, _ in batch:
+                            pipe.publish(channel, data)
+                        await pipe.execute()
+                except BaseException as exc:  # each publisher logs it (app.announce)
+                    stopped = RedisError("The publisher was stopped.")
+                    for *_, sent in batch:
+                        if not sent.done():
+                            sent.set_exception(exc if isinstance(exc, Exception) else stopped)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for *_, sent in batch:
+                        if not sent.done():
+                            sent.set_result(None)
+        finally:
+            self._publisher = None
 
     async def next_published(self) -> tuple[str, bytes]:
         return await self._queue.get()

@@ -84,6 +84,16 @@ async def test_events_arrive_in_the_order_published(backends: Backends) -> None:
     ]
 
 
+async def test_a_thousand_publishes_at_once_all_arrive_in_order(backends: Backends) -> None:
+    """A batch of saved messages is published at once, one task each: with Redis
+    they share pipelines (one pooled connection), never one connection each."""
+    await backends.broker.subscribe("room:1")
+    await asyncio.gather(*(backends.broker.publish("room:1", b"%d" % n) for n in range(1000)))
+    assert [await received(backends) for _ in range(1000)] == [
+        ("room:1", b"%d" % n) for n in range(1000)
+    ]
+
+
 # Presence
 
 
