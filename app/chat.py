@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app import access, announce, faces, mentions, metrics, reactions, render, rooms, unread
 from app.backends import TYPING_EVERY, Broker, Presence, RateLimiter
@@ -30,7 +31,7 @@ from app.models import MAX_CLIENT_ID, Message, Room, User
 from app.search import find
 from app.settings import Settings
 from app.windows import Update, Windows
-from app.writer import MessageWriter
+from app.writer import MessageWriter, Resent
 
 logger = logging.getLogger(__name__)
 
@@ -158,22 +159,56 @@ class Chat:
 
         With ``attachments`` (stored already, app.files) the text is an optional
         caption; ``counted``: the rate limit was applied before the upload was read."""
+        sending = await self.send(
+            room_id=room_id,
+            author=author,
+            text=text,
+            client_id=client_id,
+            attachments=attachments,
+            counted=counted,
+        )
+        # Shielded: a request given up on (its client gone) leaves the message
+        # saved and published all the same, never saved and unannounced.
+        return await asyncio.shield(sending)
+
+    async def send(
+        self,
+        *,
+        room_id: int,
+        author: User,
+        text: str,
+        client_id: str | None = None,
+        attachments: Sequence[NewAttachment] = (),
+        counted: bool = False,
+    ) -> asyncio.Future[Message]:
+        """post() in two halves. This one validates, applies the rate limit and queues
+        the save; what it returns is the message once saved and published, which a
+        task of its own sees through whether or not anyone waits for it.
+
+        A sender that queues its next message before the last is saved (a socket
+        does) has its messages saved in the order sent, and a fast one's share
+        transactions: one transaction a message would be most of their cost."""
         text = self.clean_text(text) if text.strip() or not attachments else ""
         self.check_client_id(client_id)
-        if client_id and (earlier := await self.sent_before(author, client_id)):
-            return earlier
         if not counted:
             await self._limit(author)
+        saving = self.writer.queue(
+            room_id=room_id,
+            author=author,
+            text=text,
+            client_id=client_id,
+            attachments=attachments,
+        )
+        return asyncio.create_task(self._announce_post(saving, author, client_id))
+
+    async def _announce_post(
+        self, saving: asyncio.Future[Message], author: User, client_id: str | None
+    ) -> Message:
         try:
-            message = await self.writer.save(
-                room_id=room_id,
-                author=author,
-                text=text,
-                client_id=client_id,
-                attachments=attachments,
-            )
-        except IntegrityError:
-            # The same client id raced in from a retry: the first one won.
+            message = await saving
+        except (Resent, IntegrityError):
+            # Sent again (a page resends what it had pending when it reconnects), or
+            # raced in twice through two workers: the first one is the message.
             if client_id and (earlier := await self.sent_before(author, client_id)):
                 return earlier
             raise
@@ -181,8 +216,8 @@ class Chat:
         metrics.MESSAGES_SAVED.inc()
         html = render.appended_messages([message])
         event = Event("message", html, message.seq, saved_at=saved_at)
-        await self._publish(room_channel(room_id), event)
-        self._room_active(room_id, message.seq)
+        await self._publish(room_channel(message.room_id), event)
+        self._room_active(message.room_id, message.seq)
         if message.mentions:
             await self._tell_mentioned(message)
         return message
@@ -351,13 +386,9 @@ class Chat:
         return True
 
     async def sent_before(self, author: User, client_id: str) -> Message | None:
-        """The author's message with this client id, if it was saved already."""
-        async with self.db.read() as session:
-            return await session.scalar(
-                select(Message).where(
-                    Message.author_id == author.id, Message.client_id == client_id
-                )
-            )
+        """The author's message with this client id, if it was saved already. A page
+        sends one with every message: one read hop (run_read), not aiosqlite's several."""
+        return await self.db.run_read(_sent_before, author.id, client_id)
 
     # Presence
 
@@ -411,3 +442,9 @@ class Chat:
         # A failed publish must never fail a message that is already saved: sockets
         # repair the gap from the database (see app.announce).
         await announce.publish(self.broker, channel, event)
+
+
+def _sent_before(session: Session, author_id: int, client_id: str) -> Message | None:
+    return session.scalar(
+        select(Message).where(Message.author_id == author_id, Message.client_id == client_id)
+    )

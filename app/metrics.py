@@ -37,6 +37,10 @@ ROOMS_SUBSCRIBED = Gauge(
     multiprocess_mode="livesum",
 )
 MESSAGES_SAVED = Counter("talkroom_messages_saved", "Chat messages saved.")
+MESSAGE_TRANSACTIONS = Counter(
+    "talkroom_message_transactions",
+    "The message writer's transactions; messages saved over this is the mean batch.",
+)
 DELIVERIES = Counter("talkroom_deliveries", "Chat messages sent live to a socket.")
 SLOW_CLIENTS_CLOSED = Counter(
     "talkroom_slow_clients_closed", "Sockets closed with 1013 because their outbox was full."

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from app import markup, mentions
+from app import markup, mentions, metrics
 from app.db import Database
 from app.errors import RoomNotFound
 from app.files import attachments as files
@@ -38,6 +38,15 @@ FACES = select(USERS.c.id, USERS.c.display_name, USERS.c.avatar_key).where(
 # VALUES ("insertmanyvalues"), where .values(rows) was compiled again every batch.
 INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.room_id, MESSAGES.c.seq)
 MAX_BATCH = 500  # rows in one batch
+# Which of these (author, client id) pairs are taken (the unique index's columns).
+SENT = select(MESSAGES.c.author_id, MESSAGES.c.client_id).where(
+    MESSAGES.c.author_id.in_(bindparam("authors", expanding=True)),
+    MESSAGES.c.client_id.in_(bindparam("clients", expanding=True)),
+)
+
+
+class Resent(Exception):
+    """The author sent this client id before: that message was saved, this one is not."""
 
 
 @dataclass
@@ -47,11 +56,12 @@ class Written:
 
     saved: list[Post] = field(default_factory=list)
     missing: list[Post] = field(default_factory=list)
+    resent: list[Post] = field(default_factory=list)
     ids: dict[tuple[int, int], int] = field(default_factory=dict)
     faces: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False)  # one post is equal to itself alone (sent_already's lists)
 class Post:
     """A message waiting to be saved, and the future its sender awaits."""
 
@@ -88,6 +98,25 @@ class MessageWriter:
         client_id: str | None,
         attachments: Sequence[files.NewAttachment] = (),
     ) -> Message:
+        return await self.queue(
+            room_id=room_id,
+            author=author,
+            text=text,
+            client_id=client_id,
+            attachments=attachments,
+        )
+
+    def queue(
+        self,
+        *,
+        room_id: int,
+        author: User,
+        text: str,
+        client_id: str | None,
+        attachments: Sequence[files.NewAttachment] = (),
+    ) -> asyncio.Future[Message]:
+        """Queue a message for the next batch; the future is the message once saved.
+        Messages are saved in the order they were queued."""
         row = {
             "room_id": room_id,
             "author_id": author.id,
@@ -104,7 +133,7 @@ class MessageWriter:
         self._queue.append(post)
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="message-writer")
-        return await post.done
+        return future
 
     async def _drain(self) -> None:
         try:
@@ -135,8 +164,11 @@ class MessageWriter:
 
     async def _save(self, batch: list[Post]) -> None:
         written = await self.db.run_write(self._write, batch)
+        metrics.MESSAGE_TRANSACTIONS.inc()
         for post in written.missing:
             _settle(post, RoomNotFound())
+        for post in written.resent:
+            _settle(post, Resent())
         for post in written.saved:
             # The sender's User was read when its socket opened: its display name or
             # avatar may have changed since, and the message shows the current ones.
@@ -150,10 +182,11 @@ class MessageWriter:
     def _write(self, conn: Connection, batch: list[Post]) -> Written:
         """The batch's transaction (run_write: synchronous, in one hop on SQLite).
         Nothing here touches the posts' futures: they belong to the event loop."""
+        written = Written(resent=sent_already(conn, batch))
         rooms: dict[int, list[Post]] = {}
         for post in batch:
-            rooms.setdefault(post.row["room_id"], []).append(post)
-        written = Written()
+            if post not in written.resent:
+                rooms.setdefault(post.row["room_id"], []).append(post)
         kinds: dict[int, str] = {}
         # In room id order, as a user's removal locks rooms (app.removal): two
         # transactions locking the same rooms in other orders could deadlock.
@@ -198,6 +231,27 @@ class MessageWriter:
         webhooks.enqueue(conn, [_saved(p, ids, kinds) for p in saved])
         written.faces = authors_faces(conn, {post.author.id for post in saved})
         return written
+
+
+def sent_already(conn: Connection, batch: list[Post]) -> list[Post]:
+    """The posts whose author used their client id before: a page sends its pending
+    messages again after a reconnect. Found here, one statement a batch, rather than
+    by a read before each post is queued, which a fast sender would wait on."""
+    keyed = [post for post in batch if post.row["client_id"]]
+    if not keyed:
+        return []
+    params = {
+        "authors": list({post.row["author_id"] for post in keyed}),
+        "clients": list({post.row["client_id"] for post in keyed}),
+    }
+    taken = {(row.author_id, row.client_id) for row in conn.execute(SENT, params)}
+    resent = []
+    for post in keyed:
+        key = (post.row["author_id"], post.row["client_id"])
+        if key in taken:
+            resent.append(post)
+        taken.add(key)  # twice in one batch: the first is saved
+    return resent
 
 
 def authors_faces(conn: Connection, ids: set[int]) -> dict[int, tuple[str | None, str | None]]:

@@ -1,6 +1,6 @@
 """The WebSocket endpoint: handshake checks, then frames in, fragments out.
 
-Frames in are turned into chat.post calls by the socket's Member; fragments out
+Frames in are turned into chat.send calls by the socket's Member; fragments out
 come only from the hub, through this connection's outbox (errors for this
 sender included), so one task writes to the socket. Served by app.fastws
 (as `talkroom serve` does), the socket is detached once it has entered the
@@ -11,6 +11,7 @@ app.web.asgi_socket.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from app.errors import ChatError
 from app.events import ALL_ONLINE, MEMBERS, Event
 from app.fastws import DIRECT
 from app.hub import LOBBY_ROOM, Hub
-from app.models import User
+from app.models import Message, User
 from app.web.asgi_socket import AsgiSocket
 from app.web.deps import session_id
 from app.web.origins import origin_allowed
@@ -43,6 +44,8 @@ router = APIRouter()
 
 DATABASE_DOWN = "The database is not answering, so that was not saved; try again in a moment."
 DATABASE_DOWN_AT_HANDSHAKE = "The database is not answering; reconnecting shortly."
+# A socket's posts queued and not yet saved before it reads another frame.
+MAX_SAVING = 32
 
 
 class FrameError(Exception):
@@ -241,13 +244,16 @@ class Lobby(Listener):
 class Member(Listener):
     """One socket's user in one room: entering, each frame they send, leaving."""
 
-    __slots__ = ("chat", "joined", "user")
+    __slots__ = ("chat", "joined", "saving", "user")
 
     def __init__(self, conn: Connection, hub: Hub, chat: Chat, user: User) -> None:
         super().__init__(conn, hub)
         self.chat = chat
         self.user = user
         self.joined = False
+        # The posts queued and not yet saved and published; None until the first
+        # (most sockets only listen, and a set is 200 bytes).
+        self.saving: set[asyncio.Future[Message]] | None = None
 
     async def enter(self, after: int | None) -> None:
         conn, chat = self.conn, self.chat
@@ -281,18 +287,44 @@ class Member(Listener):
                     await self.chat.typing(room_id=room_id, user=self.user)
             else:
                 message, client_id = parse_message(data)
-                await self.chat.post(
+                sending = await self.chat.send(
                     room_id=room_id, author=self.user, text=message, client_id=client_id
                 )
-        except (FrameError, ChatError) as exc:
-            self.conn.offer(Event("notice", render.error(str(exc))))
+                await self._follow(sending)
         except Exception as exc:
+            self._failed(exc)
+
+    async def _follow(self, sending: asyncio.Future[Message]) -> None:
+        """Read the next frame while this post is saved: a fast sender's posts then
+        share a transaction, in the order sent. Past MAX_SAVING unsaved, the next
+        frame waits (and the client with it)."""
+        if self.saving is None:
+            self.saving = set()
+        self.saving.add(sending)
+        sending.add_done_callback(self._sent)
+        if len(self.saving) >= MAX_SAVING:
+            await asyncio.wait(self.saving, return_when=asyncio.FIRST_COMPLETED)
+
+    def _sent(self, sending: asyncio.Future[Message]) -> None:
+        if self.saving is not None:
+            self.saving.discard(sending)
+        if not sending.cancelled() and isinstance(exc := sending.exception(), Exception):
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """Tell the sender what went wrong with a frame; close the socket (1011) on
+        what was not theirs to fix, as an exception out of receive() would."""
+        if isinstance(exc, (FrameError, ChatError)):
+            self.conn.offer(Event("notice", render.error(str(exc))))
+        elif unavailable(exc):
             # The database went away: say so and keep the socket, which works again
             # (and the page can resend) once the database is back.
-            if not unavailable(exc):
-                raise
             logger.warning("The database is not answering: %s", type(exc).__name__)
             self.conn.offer(Event("notice", render.error(DATABASE_DOWN)))
+        else:
+            logger.error("Could not handle a frame; closing the socket with 1011.", exc_info=exc)
+            self.stopped = True
+            self.conn.close(status.WS_1011_INTERNAL_ERROR)
 
     async def closed(self) -> None:
         """The socket has gone: leave the room (once, whatever failed before)."""

@@ -44,10 +44,12 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
     """Three servers on three ports; the third runs two uvicorn workers."""
     root = tmp_path_factory.mktemp("trio")
     database, redis_url = postgres_url("talkroom_scale_trio"), redis_db(11)
-    with servers(root, 2, database, redis_url, message_rate="0") as (a, b):  # noqa: SIM117
-        with servers(root / "c", 1, database, redis_url, "--workers", "2", message_rate="0") as (
-            c,
-        ):
+    # One test client reads 30 sockets from one event loop while 30 senders, unlimited,
+    # post as fast as the servers save: it falls behind, which the default outbox
+    # (256) would answer with 1013, as it should a browser that stops reading.
+    fast = {"message_rate": "0", "outbox_size": "4096"}
+    with servers(root, 2, database, redis_url, **fast) as (a, b):  # noqa: SIM117
+        with servers(root / "c", 1, database, redis_url, "--workers", "2", **fast) as (c,):
             yield [a, b, c]
 
 

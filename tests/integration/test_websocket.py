@@ -338,6 +338,38 @@ async def test_messages_from_many_senders_arrive_in_seq_order_once(
         await s.close()
 
 
+async def counter(browser: Browser, name: str) -> float:
+    text = (await browser.client.get("/metrics")).text
+    match = re.search(rf"^{name}_total (\S+)$", text, re.M)
+    assert match, f"{name} not in /metrics"
+    return float(match.group(1))
+
+
+async def test_one_fast_senders_frames_share_transactions_in_the_order_sent(
+    server: Server, make_user, room: int
+) -> None:
+    """A socket reads its next frame while the last post is saved, so one sender
+    going fast has its messages batched like many senders', never reordered."""
+    alice, bob = await make_user(), await make_user()
+    async with await alice.socket(room) as sender, await bob.socket(room) as listener:
+        inbox = Inbox(listener)
+        await inbox.wait_for('id="members"')
+        saved = await counter(alice, "talkroom_messages_saved")
+        transactions = await counter(alice, "talkroom_message_transactions")
+        for i in range(100):
+            await sender.send(send(f"fast {i}", client_id=f"fast-{i}"))
+        got = await inbox.wait_messages(100, timeout=20)
+        saved = await counter(alice, "talkroom_messages_saved") - saved
+        transactions = await counter(alice, "talkroom_message_transactions") - transactions
+    seqs = [seq for _, seq in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 100
+    texts = [m["text"] for m in reversed(await history(alice, room))][-100:]
+    assert texts == [f"fast {i}" for i in range(100)]
+    assert saved == 100
+    # One transaction a message is what a sender that waits for each save gets.
+    assert transactions <= 50, f"{transactions} transactions for 100 messages"
+
+
 async def test_unknown_room_page_is_404(server: Server, make_user) -> None:
     alice = await make_user()
     assert (await alice.client.get("/rooms/424242")).status_code == 404

@@ -88,16 +88,17 @@ async def test_posts_made_while_a_transaction_runs_go_in_one_batch(db: Database)
 
 async def test_a_bad_row_fails_alone_and_the_rest_of_its_batch_is_saved(db: Database) -> None:
     room, author = (await create_room(db, name="fallback")).id, await alice(db)
+    # An author removed while their message waited: its row breaks a foreign key.
+    gone = User(id=author.id + 1000, username="gone", username_key="gone", password_hash="x")
     writer = MessageWriter(db)
-    await writer.save(room_id=room, author=author, text="first", client_id="dup")
+    await writer.save(room_id=room, author=author, text="first", client_id=None)
     gate, counts = held(writer), inserts(db)
     first = asyncio.ensure_future(
         writer.save(room_id=room, author=author, text="a", client_id=None)
     )
     await asyncio.sleep(0)
     batch = [
-        post(writer, room, author, text, client_id)
-        for text, client_id in (("b", None), ("again", "dup"), ("c", "other"))
+        post(writer, room, who, text) for who, text in ((author, "b"), (gone, "x"), (author, "c"))
     ]
     await asyncio.sleep(0)
     gate.set()
@@ -109,3 +110,37 @@ async def test_a_bad_row_fails_alone_and_the_rest_of_its_batch_is_saved(db: Data
         texts = list(await session.scalars(select(Message.text).order_by(Message.seq)))
         assert await session.scalar(select(func.count()).select_from(Message)) == 4
     assert texts == ["first", "a", "b", "c"]
+
+
+async def test_a_client_id_sent_again_is_found_in_the_batch_not_saved_twice(
+    db: Database,
+) -> None:
+    """A page resends what it had pending when it reconnects: a client id saved
+    before, or twice in one batch, is answered Resent, and the rest of the batch is
+    saved in the same transaction (no failed batch, no seq taken for it)."""
+    room, author = (await create_room(db, name="resent")).id, await alice(db)
+    writer = MessageWriter(db)
+    await writer.save(room_id=room, author=author, text="first", client_id="dup")
+    gate, counts = held(writer), inserts(db)
+    first = asyncio.ensure_future(
+        writer.save(room_id=room, author=author, text="a", client_id=None)
+    )
+    await asyncio.sleep(0)
+    sent = (("b", "dup"), ("c", "new"), ("d", "new"), ("e", None))
+    batch = [post(writer, room, author, text, client_id) for text, client_id in sent]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(first, *batch, return_exceptions=True)
+    assert counts == [1, 2]
+    assert [type(r).__name__ for r in results] == [
+        "Message",
+        "Resent",
+        "Message",
+        "Resent",
+        "Message",
+    ]
+    assert [(m.text, m.seq) for m in results if isinstance(m, Message)] == [
+        ("a", 2),
+        ("c", 3),
+        ("e", 4),
+    ]
