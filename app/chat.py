@@ -209,7 +209,7 @@ class Chat:
         except (Resent, IntegrityError):
             # Sent again (a page resends what it had pending when it reconnects), or
             # raced in twice through two workers: the first one is the message.
-            if client_id and (earlier := await self.sent_before(author, client_id)):
+            if client_id and (earlier := await self.db.run_read(_sent, author.id, client_id)):
                 return earlier
             raise
         saved_at = time.time()
@@ -385,11 +385,6 @@ class Chat:
         await self._publish(room_channel(room_id), Event("typing", render.typing(user.username)))
         return True
 
-    async def sent_before(self, author: User, client_id: str) -> Message | None:
-        """The author's message with this client id, if it was saved already. A page
-        sends one with every message: one read hop (run_read), not aiosqlite's several."""
-        return await self.db.run_read(_sent_before, author.id, client_id)
-
     # Presence
 
     async def arrive(self, username: str) -> None:
@@ -444,7 +439,8 @@ class Chat:
         await announce.publish(self.broker, channel, event)
 
 
-def _sent_before(session: Session, author_id: int, client_id: str) -> Message | None:
+def _sent(session: Session, author_id: int, client_id: str) -> Message | None:
+    """The author's message with this client id (saved already)."""
     return session.scalar(
         select(Message).where(Message.author_id == author_id, Message.client_id == client_id)
     )

@@ -89,23 +89,6 @@ class MessageWriter:
         self._queue: list[Post] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def save(
-        self,
-        *,
-        room_id: int,
-        author: User,
-        text: str,
-        client_id: str | None,
-        attachments: Sequence[files.NewAttachment] = (),
-    ) -> Message:
-        return await self.queue(
-            room_id=room_id,
-            author=author,
-            text=text,
-            client_id=client_id,
-            attachments=attachments,
-        )
-
     def queue(
         self,
         *,

@@ -141,22 +141,25 @@ class RedisBroker:
         try:
             while self._outgoing:
                 batch, self._outgoing = self._outgoing, []
+                failed: Exception | None = None
                 try:
                     async with self._redis.pipeline(transaction=False) as pipe:
                         for channel, data, _ in batch:
                             pipe.publish(channel, data)
                         await pipe.execute()
-                except BaseException as exc:  # each publisher logs it (app.announce)
-                    stopped = RedisError("The publisher was stopped.")
+                except Exception as exc:  # each publisher logs it (app.announce)
+                    failed = exc
+                except BaseException:
+                    failed = RedisError("The publisher was stopped.")
+                    raise
+                finally:
                     for *_, sent in batch:
-                        if not sent.done():
-                            sent.set_exception(exc if isinstance(exc, Exception) else stopped)
-                    if not isinstance(exc, Exception):
-                        raise
-                else:
-                    for *_, sent in batch:
-                        if not sent.done():
+                        if sent.done():
+                            continue
+                        if failed is None:
                             sent.set_result(None)
+                        else:
+                            sent.set_exception(failed)
         finally:
             self._publisher = None
 

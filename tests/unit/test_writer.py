@@ -57,9 +57,7 @@ def held(writer: MessageWriter) -> asyncio.Event:
 def post(
     writer: MessageWriter, room: int, author: User, text: str, client_id: str | None = None
 ) -> asyncio.Future[Message]:
-    return asyncio.ensure_future(
-        writer.save(room_id=room, author=author, text=text, client_id=client_id)
-    )
+    return writer.queue(room_id=room, author=author, text=text, client_id=client_id)
 
 
 async def alice(db: Database) -> User:
@@ -73,9 +71,7 @@ async def test_posts_made_while_a_transaction_runs_go_in_one_batch(db: Database)
     room, author = (await create_room(db, name="batched")).id, await alice(db)
     writer = MessageWriter(db)
     gate, counts = held(writer), inserts(db)
-    first = asyncio.ensure_future(
-        writer.save(room_id=room, author=author, text="0", client_id=None)
-    )
+    first = writer.queue(room_id=room, author=author, text="0", client_id=None)
     await asyncio.sleep(0)  # the writer has taken the first post and is in its transaction
     rest = [post(writer, room, author, str(i)) for i in range(1, 5)]
     await asyncio.sleep(0)
@@ -91,11 +87,9 @@ async def test_a_bad_row_fails_alone_and_the_rest_of_its_batch_is_saved(db: Data
     # An author removed while their message waited: its row breaks a foreign key.
     gone = User(id=author.id + 1000, username="gone", username_key="gone", password_hash="x")
     writer = MessageWriter(db)
-    await writer.save(room_id=room, author=author, text="first", client_id=None)
+    await writer.queue(room_id=room, author=author, text="first", client_id=None)
     gate, counts = held(writer), inserts(db)
-    first = asyncio.ensure_future(
-        writer.save(room_id=room, author=author, text="a", client_id=None)
-    )
+    first = writer.queue(room_id=room, author=author, text="a", client_id=None)
     await asyncio.sleep(0)
     batch = [
         post(writer, room, who, text) for who, text in ((author, "b"), (gone, "x"), (author, "c"))
@@ -120,11 +114,9 @@ async def test_a_client_id_sent_again_is_found_in_the_batch_not_saved_twice(
     saved in the same transaction (no failed batch, no seq taken for it)."""
     room, author = (await create_room(db, name="resent")).id, await alice(db)
     writer = MessageWriter(db)
-    await writer.save(room_id=room, author=author, text="first", client_id="dup")
+    await writer.queue(room_id=room, author=author, text="first", client_id="dup")
     gate, counts = held(writer), inserts(db)
-    first = asyncio.ensure_future(
-        writer.save(room_id=room, author=author, text="a", client_id=None)
-    )
+    first = writer.queue(room_id=room, author=author, text="a", client_id=None)
     await asyncio.sleep(0)
     sent = (("b", "dup"), ("c", "new"), ("d", "new"), ("e", None))
     batch = [post(writer, room, author, text, client_id) for text, client_id in sent]
